@@ -1,0 +1,35 @@
+"""tinygrad_rnn: a small, exact reverse-mode autograd with RNN/LSTM/GRU built from primitives.
+
+    >>> import tinygrad_rnn as tg
+    >>> x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> y = (x * x).sum()
+    >>> y.backward()
+    >>> x.grad
+    tensor([2., 4., 6.])
+"""
+from __future__ import annotations
+
+from .tensor import Tensor  # first: tensor.py pulls in the ops, which need Tensor defined
+from .autograd import Function, ShapeError
+from .backends import (available_devices, bool_, default_device, float16, float32, float64,
+                       get_backend, int32, int64, manual_seed, set_default_device)
+from .factories import (arange, eye, from_numpy, full, ones, ones_like, rand, randint, randn,
+                        tensor, uniform, zeros, zeros_like)
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .gradcheck import GradcheckError, gradcheck
+from .ops import (abs, cat, chunk, clip, exp, log, log_softmax, matmul, maximum, mean, minimum,
+                  one_hot, relu, sigmoid, softmax, split, sqrt, stack, tanh, unbind, where)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "tensor", "Function", "ShapeError", "gradcheck", "GradcheckError",
+    "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
+    "zeros", "ones", "full", "zeros_like", "ones_like", "arange", "eye", "randn", "rand",
+    "uniform", "randint", "from_numpy", "manual_seed",
+    "get_backend", "available_devices", "set_default_device", "default_device",
+    "float16", "float32", "float64", "int32", "int64", "bool_",
+    "abs", "cat", "chunk", "clip", "exp", "log", "log_softmax", "matmul", "maximum", "mean",
+    "minimum", "one_hot", "relu", "sigmoid", "softmax", "split", "sqrt", "stack", "tanh",
+    "unbind", "where",
+]

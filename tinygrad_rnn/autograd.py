@@ -1,0 +1,227 @@
+"""The tape: ``Function`` (one recorded op) and the reverse-mode walk over it.
+
+Every differentiable op is a ``Function`` subclass with a ``forward`` over backend
+arrays and, right beside it, a ``backward`` that turns the gradient of the output
+into gradients of the inputs. ``Function.apply`` runs the forward and, when any
+input requires grad, records a node: the output tensor's ``grad_fn``.
+
+A node remembers its *parents* (edges to the nodes that made its inputs, or the
+leaf tensors themselves) and what it saved for backward, never its input tensors,
+so a graph holds no more memory than backward needs. ``backward`` orders the nodes
+with an explicit stack (no recursion: BPTT graphs have 10^5+ nodes), hands each node
+the sum of the gradients of its outputs, and frees each node once it has been used.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from . import grad_mode
+from .tensor import Tensor
+
+
+class ShapeError(ValueError):
+    """An op was given shapes it cannot combine; the message names the op and the shapes."""
+
+
+class _Freed:
+    """Stands in for ``saved`` after backward has released a node's buffers."""
+
+    def __repr__(self) -> str:
+        return "<freed by backward; pass retain_graph=True to keep it>"
+
+
+FREED = _Freed()
+
+
+def op_name(fn_class: type) -> str:
+    """``LogSoftmax`` -> ``log_softmax``: the name an op goes by in messages and graphs."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", fn_class.__name__).lower()
+
+
+class Function:
+    """One differentiable op and, once applied, the graph node it records.
+
+    Subclass it and write ``forward(self, *arrays, **params)`` returning an array
+    (or a tuple of arrays) and ``backward(self, *grads)`` returning one gradient per
+    input (``None`` for inputs that need none). ``self.xp`` is the array module of
+    the inputs' device; ``self.save_for_backward`` keeps what backward needs;
+    ``self.needs_input_grad[i]`` tells whether input ``i`` wants a gradient.
+
+    >>> class Square(Function):
+    ...     def forward(self, x):
+    ...         self.save_for_backward(x)
+    ...         return x * x
+    ...     def backward(self, grad):
+    ...         (x,) = self.saved
+    ...         return 2 * x * grad          # d x^2/dx = 2x
+    >>> y = Square.apply(x)
+    """
+
+    __slots__ = ("backend", "xp", "parents", "saved", "needs_input_grad", "num_outputs",
+                 "versions", "retained", "__weakref__", "__dict__")
+
+    # ---- what subclasses write --------------------------------------------
+    def forward(self, *arrays: Any, **params: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")  # abstract
+
+    def backward(self, *grads: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must define backward()")  # abstract
+
+    def save_for_backward(self, *arrays: Any) -> None:
+        """Keep ``arrays`` until backward has used them (read back as ``self.saved``)."""
+        self.saved = arrays
+
+    # ---- recording -----------------------------------------------------------
+    @classmethod
+    def apply(cls, *inputs: Tensor, **params: Any) -> Any:
+        """Run the op on tensors; record it when grad mode is on and an input requires grad."""
+        backend = inputs[0].backend
+        for other in inputs:
+            if other.backend is not backend:
+                devices = " and ".join(dict.fromkeys(t.device for t in inputs))
+                raise RuntimeError(
+                    f"{op_name(cls)}: expected all tensors on the same device, got {devices}; "
+                    f"move them first, e.g. tensor.to({inputs[0].device!r})")
+        fn = cls()
+        fn.backend = backend
+        fn.xp = backend.xp
+        fn.saved = None
+        fn.needs_input_grad = needs = tuple([t.requires_grad for t in inputs])
+        record = grad_mode._mode.enabled and True in needs
+        try:
+            result = fn.forward(*[t.data for t in inputs], **params)
+        except ShapeError:
+            raise
+        except (ValueError, IndexError) as error:
+            shapes = ", ".join(str(tuple(t.shape)) for t in inputs)
+            raise ShapeError(f"{op_name(cls)}: cannot apply to shapes {shapes}: {error}") from None
+        backend = fn.backend  # usually unchanged; a device transfer's forward sets its target
+        if not record:
+            if type(result) is tuple:
+                return tuple([Tensor._wrap(r, backend) for r in result])
+            return Tensor._wrap(result, backend)
+        fn.parents = tuple([_edge(t) for t in inputs])
+        fn.retained = None
+        if type(result) is tuple:
+            fn.num_outputs = len(result)
+            outputs = tuple([Tensor._wrap(r, backend, fn, i) for i, r in enumerate(result)])
+        else:
+            fn.num_outputs = 1
+            outputs = Tensor._wrap(result, backend, fn, 0)
+        if fn.saved is not None:  # remember versions so in-place edits of saved data are caught
+            watched = inputs + outputs if type(outputs) is tuple else inputs + (outputs,)
+            fn.versions = tuple([(t._version, t._version[0]) for t in watched])
+        else:
+            fn.versions = ()
+        return outputs
+
+    # ---- for people walking the graph by hand -----------------------------
+    @property
+    def name(self) -> str:
+        return op_name(type(self))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+
+def _edge(tensor: Tensor) -> Any:
+    """Where the gradient of ``tensor`` goes: its grad_fn (with output index), the leaf itself, or nowhere."""
+    if tensor.grad_fn is not None:
+        return (tensor.grad_fn, tensor._out_index)
+    if tensor.requires_grad:
+        return (tensor, 0)
+    return None
+
+
+def topological_order(root: Function) -> list[Function]:
+    """Nodes reachable from ``root``, each before every node that produced its inputs.
+
+    An explicit stack of (node, iterator over its parents) replaces recursion, so a
+    chain of a million ops is ordered in linear time without touching Python's stack.
+    """
+    postorder: list[Function] = []
+    seen = {root}
+    stack = [(root, iter(root.parents))]
+    while stack:
+        node, parents = stack[-1]
+        for edge in parents:
+            if edge is not None and isinstance(edge[0], Function) and edge[0] not in seen:
+                seen.add(edge[0])
+                stack.append((edge[0], iter(edge[0].parents)))
+                break
+        else:  # every parent done: node's producers precede it in postorder
+            stack.pop()
+            postorder.append(node)
+    postorder.reverse()
+    return postorder
+
+
+def run_backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
+    """Propagate ``grad`` (an array shaped like ``root``) from ``root`` to every leaf."""
+    if root.grad_fn is None:  # a leaf: its gradient is just grad
+        _accumulate_into(root, grad, set())
+        return
+    order = topological_order(root.grad_fn)
+    pending: dict[Function, list] = {}
+    _add_to_slot(pending, root.grad_fn, root._out_index, grad)
+    stored: set[int] = set()  # ids of arrays already stored as some .grad in this pass
+    for node in order:
+        slots = pending.pop(node, None)
+        if slots is None:  # no gradient reached this node (e.g. an unused split piece)
+            continue
+        if node.saved is FREED:
+            raise RuntimeError(
+                f"{node.name}: trying to backward through the graph a second time, but its saved "
+                "values were freed by the first backward; pass retain_graph=True to the first "
+                "backward() if you need to backward twice")
+        for cell, version in node.versions:
+            if cell[0] != version:
+                raise RuntimeError(
+                    f"{node.name}: a tensor saved for backward was modified in place after it was "
+                    f"saved (version {version}, now {cell[0]}); use an out-of-place op "
+                    "(a = a + b instead of a.add_(b)) or clone() it before modifying")
+        if node.retained is not None:
+            for index, ref in node.retained:
+                tensor = ref()
+                if tensor is not None and slots[index] is not None:
+                    _accumulate_into(tensor, slots[index], stored)
+        grads = node.backward(*slots)
+        if type(grads) is not tuple:
+            grads = (grads,)
+        for edge, g in zip(node.parents, grads):
+            if edge is None or g is None:
+                continue
+            target, index = edge
+            if isinstance(target, Function):
+                _add_to_slot(pending, target, index, g)
+            else:
+                _accumulate_into(target, g, stored)
+        if not retain_graph:
+            node.saved = FREED
+            node.parents = ()
+
+
+def _add_to_slot(pending: dict, node: Function, index: int, g: Any) -> None:
+    slots = pending.get(node)
+    if slots is None:
+        slots = pending[node] = [None] * node.num_outputs
+    # out of place: g may be the very array another edge received
+    slots[index] = g if slots[index] is None else slots[index] + g
+
+
+def _accumulate_into(tensor: Tensor, g: Any, stored: set[int]) -> None:
+    """Add ``g`` to ``tensor.grad``, casting to its dtype and never aliasing another .grad."""
+    if g.shape != tensor.data.shape:
+        raise RuntimeError(f"backward produced a gradient of shape {tuple(g.shape)} for a tensor "
+                           f"of shape {tuple(tensor.data.shape)}; a custom op's backward must "
+                           "return one gradient per input, shaped like that input")
+    if g.dtype != tensor.data.dtype:
+        g = g.astype(tensor.data.dtype)
+    if tensor.grad is None:
+        if g.base is not None or id(g) in stored:  # a view or shared array: own a copy
+            g = g.copy()
+        stored.add(id(g))
+        tensor.grad = Tensor._wrap(g, tensor.backend)
+    else:
+        tensor.grad.data = tensor.grad.data + g

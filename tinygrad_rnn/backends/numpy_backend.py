@@ -1,0 +1,47 @@
+"""The CPU backend: NumPy arrays and NumPy's PCG64 generator."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy
+
+from .base import Backend
+
+
+class NumpyBackend(Backend):
+    """Arrays live in host memory as ``numpy.ndarray``."""
+
+    xp = numpy
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
+        self.generator = numpy.random.default_rng()
+
+    def asarray(self, data: Any, dtype: Any = None) -> numpy.ndarray:
+        if hasattr(data, "__cuda_array_interface__"):  # a GPU array: copy to the host
+            data = data.get()
+        return numpy.asarray(data, dtype=dtype)
+
+    def to_numpy(self, array: numpy.ndarray) -> numpy.ndarray:
+        return array
+
+    def scatter_add(self, target: numpy.ndarray, index: Any, values: numpy.ndarray) -> None:
+        numpy.add.at(target, index, values)
+
+    def seed(self, seed: int | None) -> None:
+        self.generator = numpy.random.default_rng(seed)
+
+    def randn(self, shape: Sequence[int], dtype: Any) -> numpy.ndarray:
+        dtype = numpy.dtype(dtype)
+        if dtype in (numpy.float32, numpy.float64):
+            return self.generator.standard_normal(shape, dtype=dtype)
+        return self.generator.standard_normal(shape).astype(dtype)
+
+    def rand(self, shape: Sequence[int], dtype: Any) -> numpy.ndarray:
+        dtype = numpy.dtype(dtype)
+        if dtype in (numpy.float32, numpy.float64):
+            return self.generator.random(shape, dtype=dtype)
+        return self.generator.random(shape).astype(dtype)
+
+    def randint(self, low: int, high: int, shape: Sequence[int]) -> numpy.ndarray:
+        return self.generator.integers(low, high, size=shape, dtype=numpy.int64)

@@ -1,0 +1,76 @@
+"""Whether ops are being recorded: ``no_grad()``, ``enable_grad()``, ``set_grad_enabled``.
+
+The flag is thread-local, so a ``no_grad()`` block in one thread (say, a sampling
+loop) never switches recording off in another.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any, Callable, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _GradMode(threading.local):
+    enabled = True  # class attribute: the default every new thread starts with
+
+
+_mode = _GradMode()
+
+
+def is_grad_enabled() -> bool:
+    """True when new ops are recorded on the tape."""
+    return _mode.enabled
+
+
+class set_grad_enabled:
+    """Switch recording on or off: as a call, a context manager or a decorator."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = bool(enabled)
+        self.previous = _mode.enabled
+        _mode.enabled = self.enabled
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: Any) -> None:
+        _mode.enabled = self.previous
+
+
+class _GradModeContext:
+    """Base of ``no_grad``/``enable_grad``: a context manager that is also a decorator."""
+
+    enabled = True
+
+    def __enter__(self) -> None:
+        self.previous = _mode.enabled
+        _mode.enabled = self.enabled
+
+    def __exit__(self, *exc_info: Any) -> None:
+        _mode.enabled = self.previous
+
+    def __call__(self, func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with type(self)():  # a fresh context per call keeps recursion and threads safe
+                return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+class no_grad(_GradModeContext):
+    """Record nothing inside: for evaluation, sampling and in-place parameter updates.
+
+    >>> with no_grad():
+    ...     y = model(x)       # y.requires_grad is False
+    """
+
+    enabled = False
+
+
+class enable_grad(_GradModeContext):
+    """Record again inside a ``no_grad`` block."""
+
+    enabled = True

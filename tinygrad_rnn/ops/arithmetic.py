@@ -1,0 +1,160 @@
+"""Binary arithmetic and matrix multiplication, each forward beside its backward.
+
+Inputs may have different shapes that broadcast; every backward sums its gradient
+back to the input's own shape with ``sum_to``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..autograd import Function, ShapeError
+from ..tensor import Tensor
+from .common import sum_to, tensors
+
+
+class Add(Function):
+    def forward(self, a, b):
+        self.shapes = a.shape, b.shape
+        return a + b
+
+    def backward(self, grad):
+        # d(a+b)/da = d(a+b)/db = 1
+        return sum_to(grad, self.shapes[0]), sum_to(grad, self.shapes[1])
+
+
+class Sub(Function):
+    def forward(self, a, b):
+        self.shapes = a.shape, b.shape
+        return a - b
+
+    def backward(self, grad):
+        # d(a-b)/da = 1, d(a-b)/db = -1
+        return (sum_to(grad, self.shapes[0]),
+                sum_to(-grad, self.shapes[1]) if self.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return a * b
+
+    def backward(self, grad):
+        # d(a*b)/da = b, d(a*b)/db = a
+        a, b = self.saved
+        need_a, need_b = self.needs_input_grad
+        return (sum_to(grad * b, a.shape) if need_a else None,
+                sum_to(grad * a, b.shape) if need_b else None)
+
+
+class Div(Function):
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return a / b
+
+    def backward(self, grad):
+        # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
+        a, b = self.saved
+        need_a, need_b = self.needs_input_grad
+        grad_over_b = grad / b
+        return (sum_to(grad_over_b, a.shape) if need_a else None,
+                sum_to(-grad_over_b * a / b, b.shape) if need_b else None)
+
+
+class Pow(Function):
+    def forward(self, a, b):
+        out = a ** b
+        self.save_for_backward(a, b, out)
+        return out
+
+    def backward(self, grad):
+        # d(a^b)/da = b * a^(b-1), d(a^b)/db = a^b * log(a)  (taken as 0 where a == 0)
+        a, b, out = self.saved
+        need_a, need_b = self.needs_input_grad
+        grad_a = grad_b = None
+        if need_a:
+            grad_a = sum_to(grad * b * a ** (b - 1), a.shape)
+        if need_b:
+            xp = self.xp
+            safe_a = xp.where(a > 0, a, 1)
+            grad_b = sum_to(xp.where(a == 0, 0, grad * out * xp.log(safe_a)), b.shape)
+        return grad_a, grad_b
+
+
+class Neg(Function):
+    def forward(self, a):
+        return -a
+
+    def backward(self, grad):
+        # d(-a)/da = -1
+        return -grad
+
+
+class Matmul(Function):
+    """``a @ b`` with NumPy's rules: 1-D vectors, 2-D matrices, and stacks of matrices."""
+
+    def forward(self, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ShapeError(f"matmul: {tuple(a.shape)} @ {tuple(b.shape)}: both operands need "
+                             "at least one dimension (use * to scale by a scalar)")
+        inner_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
+        if a.shape[-1] != inner_b:
+            raise ShapeError(f"matmul: {tuple(a.shape)} @ {tuple(b.shape)}: inner dimensions "
+                             f"{a.shape[-1]} and {inner_b} differ")
+        self.save_for_backward(a, b)
+        return a @ b
+
+    def backward(self, grad):
+        # for C = A @ B:  dL/dA = dL/dC @ B^T,  dL/dB = A^T @ dL/dC
+        a, b = self.saved
+        need_a, need_b = self.needs_input_grad
+        if a.ndim == 2 and b.ndim == 2:  # the common case, without reshaping
+            return (grad @ b.T if need_a else None), (a.T @ grad if need_b else None)
+        if a.ndim == 1 and b.ndim == 1:  # dot product
+            return (grad * b if need_a else None), (grad * a if need_b else None)
+        xp = self.xp
+        # view vectors as a row (1, k) and a column (k, 1), then undo it on the gradients
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = xp.expand_dims(grad, -2) if a.ndim == 1 else grad
+        g2 = xp.expand_dims(g2, -1) if b.ndim == 1 else g2
+        grad_a = grad_b = None
+        if need_a:
+            grad_a = sum_to(g2 @ xp.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+        if need_b:
+            grad_b = sum_to(xp.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape)
+        return grad_a, grad_b
+
+
+def add(a: Any, b: Any) -> Tensor:
+    """Elementwise ``a + b`` with broadcasting."""
+    return Add.apply(*tensors(a, b))
+
+
+def sub(a: Any, b: Any) -> Tensor:
+    """Elementwise ``a - b`` with broadcasting."""
+    return Sub.apply(*tensors(a, b))
+
+
+def mul(a: Any, b: Any) -> Tensor:
+    """Elementwise ``a * b`` with broadcasting."""
+    return Mul.apply(*tensors(a, b))
+
+
+def div(a: Any, b: Any) -> Tensor:
+    """Elementwise ``a / b`` with broadcasting."""
+    return Div.apply(*tensors(a, b))
+
+
+def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 (the operator's name)
+    """Elementwise ``a ** b``; the exponent may be a scalar or a tensor."""
+    return Pow.apply(*tensors(a, b))
+
+
+def neg(a: Tensor) -> Tensor:
+    """``-a``."""
+    return Neg.apply(a)
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """Matrix product ``a @ b`` (vectors, matrices and batches of matrices)."""
+    return Matmul.apply(*tensors(a, b))

@@ -1,0 +1,69 @@
+"""Helpers shared by the ops: scalars as tensors, broadcasting gradients, axis arguments."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..tensor import Tensor
+
+
+def as_tensor(value: Any, like: Tensor) -> Tensor:
+    """``value`` as a tensor on ``like``'s device; Python scalars take ``like``'s dtype.
+
+    Wrapping scalars in the tensor's own dtype keeps float32 maths in float32 (NumPy
+    would otherwise promote with float64 scalars), and gives ``int_tensor * 0.5`` a float.
+    """
+    if isinstance(value, Tensor):
+        return value
+    backend = like.backend
+    if isinstance(value, (bool, int, float)):
+        dtype = like.data.dtype
+        if dtype.kind not in "fc" and isinstance(value, float):
+            dtype = "float32"
+        return Tensor._wrap(backend.xp.asarray(value, dtype=dtype), backend)
+    return Tensor._wrap(backend.tensor_data(value), backend)
+
+
+def tensors(a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    """Both operands of a binary op as tensors (at least one of them already is)."""
+    if isinstance(a, Tensor):
+        return a, as_tensor(b, a)
+    return as_tensor(a, b), b
+
+
+def sum_to(grad: Any, shape: tuple) -> Any:
+    """Sum ``grad`` down to ``shape``: the backward of broadcasting.
+
+    Broadcasting copies an input along new leading axes and along its size-1 axes, so
+    each copy's gradient must be added back into the one element it came from.
+    """
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
+                                      if n == 1 and grad.shape[lead + i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+def pick_axis(axis: Any, dim: Any, default: Any = None) -> Any:
+    """Accept NumPy's ``axis`` or PyTorch's ``dim`` (lists become tuples)."""
+    if dim is not None:
+        if axis is not None and axis != default:
+            raise TypeError("pass either axis= or dim=, not both")
+        axis = dim
+    if isinstance(axis, list):
+        axis = tuple(axis)
+    return axis
+
+
+def pick_keepdims(keepdims: bool, keepdim: bool | None) -> bool:
+    """Accept NumPy's ``keepdims`` or PyTorch's ``keepdim``."""
+    return bool(keepdim) if keepdim is not None else bool(keepdims)
+
+
+def shape_arg(shape: tuple) -> tuple:
+    """``f(2, 3)`` and ``f((2, 3))`` both mean the shape (2, 3)."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)

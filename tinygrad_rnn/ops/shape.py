@@ -1,0 +1,262 @@
+"""Ops that move values around without changing them: reshape, transpose, indexing,
+joining and splitting. Their backward moves the gradient back the same way."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ..autograd import Function, ShapeError
+from ..tensor import Tensor
+from .common import pick_axis, shape_arg, sum_to
+
+
+class Reshape(Function):
+    def forward(self, x, shape):
+        self.input_shape = x.shape
+        return x.reshape(shape)
+
+    def backward(self, grad):
+        return grad.reshape(self.input_shape)
+
+
+class Permute(Function):
+    def forward(self, x, axes):
+        self.axes = axes
+        return x.transpose(axes)
+
+    def backward(self, grad):
+        # undo the permutation: axis axes[i] of the input became axis i of the output
+        inverse = [0] * len(self.axes)
+        for position, axis in enumerate(self.axes):
+            inverse[axis] = position
+        return grad.transpose(inverse)
+
+
+class Expand(Function):
+    def forward(self, x, shape):
+        self.input_shape = x.shape
+        return self.xp.broadcast_to(x, shape)
+
+    def backward(self, grad):
+        # every copy made by broadcasting sends its gradient back to the original
+        return sum_to(grad, self.input_shape)
+
+
+class Getitem(Function):
+    def forward(self, x, index):
+        self.input_shape, self.index = x.shape, index
+        return x[index]
+
+    def backward(self, grad):
+        # the gradient goes back to the positions that were read; repeated positions add up
+        full = self.xp.zeros(self.input_shape, dtype=grad.dtype)
+        if _is_basic(self.index):
+            full[self.index] = grad  # slices never repeat a position
+        else:
+            self.backend.scatter_add(full, self.index, grad)
+        return full
+
+
+class Cat(Function):
+    def forward(self, *arrays, axis):
+        self.axis = axis
+        self.sizes = [a.shape[axis] for a in arrays]
+        return self.xp.concatenate(arrays, axis=axis)
+
+    def backward(self, grad):
+        # each input gets back its own slab of the gradient
+        bounds, total = [], 0
+        for size in self.sizes[:-1]:
+            total += size
+            bounds.append(total)
+        return tuple(self.xp.split(grad, bounds, axis=self.axis))
+
+
+class Stack(Function):
+    def forward(self, *arrays, axis):
+        self.axis = axis
+        return self.xp.stack(arrays, axis=axis)
+
+    def backward(self, grad):
+        return tuple(self.xp.moveaxis(grad, self.axis, 0))
+
+
+class Split(Function):
+    """Several outputs at once; backward assembles all their gradients in one pass."""
+
+    def forward(self, x, sizes, axis):
+        self.axis, self.shapes = axis, []
+        pieces, start = [], 0
+        for size in sizes:
+            index = (slice(None),) * (axis % x.ndim) + (slice(start, start + size),)
+            pieces.append(x[index])
+            self.shapes.append(pieces[-1].shape)
+            start += size
+        return tuple(pieces)
+
+    def backward(self, *grads):
+        # pieces nobody used got no gradient: they contribute zeros
+        xp = self.xp
+        dtype = next(g.dtype for g in grads if g is not None)
+        filled = [xp.zeros(shape, dtype) if g is None else g for g, shape in zip(grads, self.shapes)]
+        return xp.concatenate(filled, axis=self.axis)
+
+
+class Unbind(Function):
+    """Slices along an axis as separate tensors (e.g. the time steps of a sequence).
+
+    One node for all T slices: its backward stacks the T gradients once, O(T), where
+    T separate ``x[t]`` nodes would each build a full-size zero array, O(T^2) in all.
+    """
+
+    def forward(self, x, axis):
+        self.axis, self.piece_shape = axis, x.shape[:axis] + x.shape[axis + 1:]
+        return tuple(self.xp.moveaxis(x, axis, 0))
+
+    def backward(self, *grads):
+        xp = self.xp
+        dtype = next(g.dtype for g in grads if g is not None)
+        filled = [xp.zeros(self.piece_shape, dtype) if g is None else g for g in grads]
+        return xp.stack(filled, axis=self.axis)
+
+
+def _is_basic(index: Any) -> bool:
+    """Whether ``index`` uses only ints, slices, None and Ellipsis (so no position repeats)."""
+    items = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(i, (int, slice)) or i is None or i is Ellipsis for i in items)
+
+
+def _normalize_index(index: Any, x: Tensor) -> Any:
+    """Tensors and lists inside an index become arrays on ``x``'s device."""
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return x.backend.asarray(index)
+    if isinstance(index, tuple):
+        return tuple(_normalize_index(i, x) for i in index)
+    return index
+
+
+def _axis(axis: int, ndim: int, op: str) -> int:
+    if not -ndim <= axis < ndim:
+        raise ShapeError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dimensions")
+    return axis % ndim
+
+
+def reshape(x: Tensor, *shape: Any) -> Tensor:
+    """The same values in a new shape (one dimension may be -1)."""
+    shape = shape_arg(shape)
+    if shape == x.shape:
+        return x
+    return Reshape.apply(x, shape=shape)
+
+
+def permute(x: Tensor, *axes: Any) -> Tensor:
+    """Reorder the axes: output axis i is input axis ``axes[i]``."""
+    axes = tuple(_axis(a, x.ndim, "permute") for a in shape_arg(axes))
+    if sorted(axes) != list(range(x.ndim)):
+        raise ShapeError(f"permute: {axes} is not a permutation of the {x.ndim} axes of a tensor "
+                         f"of shape {x.shape}")
+    return Permute.apply(x, axes=axes)
+
+
+def transpose(x: Tensor, axis0: int | None = None, axis1: int | None = None) -> Tensor:
+    """Swap two axes (PyTorch's ``transpose(dim0, dim1)``); with none, reverse all (``.T``)."""
+    if axis0 is None and axis1 is None:
+        return Permute.apply(x, axes=tuple(reversed(range(x.ndim))))
+    if axis0 is None or axis1 is None:
+        raise TypeError("transpose: give both axes to swap, or none to reverse all axes")
+    axes = list(range(x.ndim))
+    i, j = _axis(axis0, x.ndim, "transpose"), _axis(axis1, x.ndim, "transpose")
+    axes[i], axes[j] = axes[j], axes[i]
+    return Permute.apply(x, axes=tuple(axes))
+
+
+def expand(x: Tensor, *shape: Any) -> Tensor:
+    """Broadcast ``x`` to ``shape`` without copying (-1 keeps a dimension)."""
+    shape = shape_arg(shape)
+    lead = len(shape) - x.ndim
+    if lead < 0:
+        raise ShapeError(f"expand: cannot expand shape {x.shape} to fewer dimensions {shape}")
+    shape = tuple(x.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
+    if shape == x.shape:
+        return x
+    return Expand.apply(x, shape=shape)
+
+
+def squeeze(x: Tensor, axis: Any = None, *, dim: Any = None) -> Tensor:
+    """Drop size-1 axes (only ``axis`` when given; other sizes are left alone, as in PyTorch)."""
+    axis = pick_axis(axis, dim)
+    if axis is None:
+        drop = {i for i, n in enumerate(x.shape) if n == 1}
+    else:
+        axes = axis if isinstance(axis, tuple) else (axis,)
+        drop = {_axis(a, x.ndim, "squeeze") for a in axes if x.shape[a] == 1}
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in drop))
+
+
+def unsqueeze(x: Tensor, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """Insert a size-1 axis at position ``axis``."""
+    axis = pick_axis(axis, dim)
+    if axis is None:
+        raise TypeError("unsqueeze: missing the axis (or dim) where the new axis goes")
+    position = _axis(axis, x.ndim + 1, "unsqueeze")
+    return reshape(x, x.shape[:position] + (1,) + x.shape[position:])
+
+
+def getitem(x: Tensor, index: Any) -> Tensor:
+    """``x[index]``: slices, ints, None, Ellipsis, integer arrays/tensors and bool masks."""
+    return Getitem.apply(x, index=_normalize_index(index, x))
+
+
+def cat(tensors: Sequence[Tensor], axis: int = 0, *, dim: int | None = None) -> Tensor:
+    """Join tensors along an existing axis."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: expected a non-empty sequence of tensors")
+    axis = _axis(pick_axis(axis, dim, default=0), tensors[0].ndim, "cat")
+    return Cat.apply(*tensors, axis=axis)
+
+
+def stack(tensors: Sequence[Tensor], axis: int = 0, *, dim: int | None = None) -> Tensor:
+    """Join same-shaped tensors along a new axis."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected a non-empty sequence of tensors")
+    shapes = {t.shape for t in tensors}
+    if len(shapes) > 1:
+        raise ShapeError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
+    axis = _axis(pick_axis(axis, dim, default=0), tensors[0].ndim + 1, "stack")
+    return Stack.apply(*tensors, axis=axis)
+
+
+def split(x: Tensor, split_size_or_sections: int | Sequence[int], axis: int = 0, *,
+          dim: int | None = None) -> tuple[Tensor, ...]:
+    """PyTorch's split: pieces of ``split_size`` each (the last may be smaller), or of the
+    listed sizes, which must add up to the axis length."""
+    axis = _axis(pick_axis(axis, dim, default=0), x.ndim, "split")
+    length = x.shape[axis]
+    if isinstance(split_size_or_sections, int):
+        size = split_size_or_sections
+        if size <= 0:
+            raise ValueError(f"split: split_size must be positive, got {size}")
+        sizes = [size] * (length // size) + ([length % size] if length % size else [])
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != length:
+            raise ShapeError(f"split: sizes {sizes} add up to {sum(sizes)}, but axis {axis} of "
+                             f"shape {x.shape} has length {length}")
+    return Split.apply(x, sizes=sizes, axis=axis)
+
+
+def chunk(x: Tensor, chunks: int, axis: int = 0, *, dim: int | None = None) -> tuple[Tensor, ...]:
+    """Split into ``chunks`` pieces of equal size (PyTorch's rule: ceil(length / chunks) each)."""
+    if chunks <= 0:
+        raise ValueError(f"chunk: the number of chunks must be positive, got {chunks}")
+    axis = _axis(pick_axis(axis, dim, default=0), x.ndim, "chunk")
+    return split(x, max(1, -(-x.shape[axis] // chunks)), axis)
+
+
+def unbind(x: Tensor, axis: int = 0, *, dim: int | None = None) -> tuple[Tensor, ...]:
+    """All slices along ``axis`` as a tuple (``axis`` removed), sharing one graph node."""
+    axis = _axis(pick_axis(axis, dim, default=0), x.ndim, "unbind")
+    return Unbind.apply(x, axis=axis)

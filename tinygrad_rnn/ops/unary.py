@@ -1,0 +1,279 @@
+"""Elementwise functions of one tensor (and the two-input ``maximum``/``minimum``/``where``).
+
+Ops whose derivative is easiest in terms of their output (exp, tanh, sigmoid, sqrt)
+save the output; the others save the input.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..autograd import Function
+from ..backends import get_backend
+from ..tensor import Tensor
+from .common import as_tensor, sum_to, tensors
+
+
+class Exp(Function):
+    def forward(self, x):
+        y = self.xp.exp(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, grad):
+        # d exp(x)/dx = exp(x)
+        (y,) = self.saved
+        return grad * y
+
+
+class Log(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.log(x)
+
+    def backward(self, grad):
+        # d log(x)/dx = 1/x
+        (x,) = self.saved
+        return grad / x
+
+
+class Sqrt(Function):
+    def forward(self, x):
+        y = self.xp.sqrt(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, grad):
+        # d sqrt(x)/dx = 1 / (2 sqrt(x))
+        (y,) = self.saved
+        return grad / (y + y)
+
+
+class Tanh(Function):
+    def forward(self, x):
+        y = self.xp.tanh(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, grad):
+        # d tanh(x)/dx = 1 - tanh(x)^2
+        (y,) = self.saved
+        return grad * (1 - y * y)
+
+
+class Sigmoid(Function):
+    def forward(self, x):
+        # sigmoid(x) = (1 + tanh(x/2)) / 2: no exp, so no overflow for large |x|
+        y = x * 0.5
+        self.xp.tanh(y, out=y)
+        y *= 0.5
+        y += 0.5
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, grad):
+        # d sigmoid(x)/dx = sigmoid(x) * (1 - sigmoid(x))
+        (y,) = self.saved
+        return grad * (y - y * y)
+
+
+class Relu(Function):
+    def forward(self, x):
+        y = self.xp.maximum(x, 0)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, grad):
+        # d relu(x)/dx = 1 where x > 0, else 0
+        (y,) = self.saved
+        return grad * (y > 0)
+
+
+class Abs(Function):
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.abs(x)
+
+    def backward(self, grad):
+        # d |x|/dx = sign(x)  (0 at 0, as in PyTorch)
+        (x,) = self.saved
+        return grad * self.xp.sign(x)
+
+
+class Clip(Function):
+    def forward(self, x, low, high):
+        self.save_for_backward(x)
+        self.low, self.high = low, high
+        return self.xp.clip(x, low, high)
+
+    def backward(self, grad):
+        # d clip(x)/dx = 1 inside [low, high], 0 where x was clipped
+        (x,) = self.saved
+        inside = self.xp.ones(x.shape, dtype=bool)
+        if self.low is not None:
+            inside &= x >= self.low
+        if self.high is not None:
+            inside &= x <= self.high
+        return grad * inside
+
+
+def _share(xp: Any, grad: Any, a_wins: Any, tie: Any, shapes: tuple) -> tuple:
+    """Route ``grad`` to ``a`` where it won and to ``b`` elsewhere; ties split it in half."""
+    weight_a = xp.where(tie, 0.5, a_wins).astype(grad.dtype)
+    return sum_to(grad * weight_a, shapes[0]), sum_to(grad * (1 - weight_a), shapes[1])
+
+
+class Maximum(Function):
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return self.xp.maximum(a, b)
+
+    def backward(self, grad):
+        # d max(a, b)/da = 1 where a > b (1/2 at ties), d/db likewise
+        a, b = self.saved
+        return _share(self.xp, grad, a > b, a == b, (a.shape, b.shape))
+
+
+class Minimum(Function):
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        return self.xp.minimum(a, b)
+
+    def backward(self, grad):
+        # d min(a, b)/da = 1 where a < b (1/2 at ties), d/db likewise
+        a, b = self.saved
+        return _share(self.xp, grad, a < b, a == b, (a.shape, b.shape))
+
+
+class Where(Function):
+    def forward(self, a, b, condition):
+        self.condition = condition
+        self.shapes = a.shape, b.shape
+        return self.xp.where(condition, a, b)
+
+    def backward(self, grad):
+        # the gradient flows to a where the condition holds, to b elsewhere
+        xp, condition = self.xp, self.condition
+        need_a, need_b = self.needs_input_grad
+        return (sum_to(xp.where(condition, grad, 0), self.shapes[0]) if need_a else None,
+                sum_to(xp.where(condition, 0, grad), self.shapes[1]) if need_b else None)
+
+
+class Cast(Function):
+    def forward(self, x, dtype):
+        self.input_dtype = x.dtype
+        return x.astype(dtype)
+
+    def backward(self, grad):
+        # a change of dtype is the identity on values: cast the gradient back
+        return grad.astype(self.input_dtype)
+
+
+class ToDevice(Function):
+    def forward(self, x, target):
+        self.source = self.backend
+        self.backend = target  # the output lives on the target device
+        return target.asarray(x)
+
+    def backward(self, grad):
+        # a copy between devices is the identity on values: copy the gradient back
+        return self.source.asarray(grad)
+
+
+class Clone(Function):
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, grad):
+        return grad
+
+
+def exp(x: Tensor) -> Tensor:
+    """Elementwise e^x."""
+    return Exp.apply(x)
+
+
+def log(x: Tensor) -> Tensor:
+    """Elementwise natural logarithm."""
+    return Log.apply(x)
+
+
+def sqrt(x: Tensor) -> Tensor:
+    """Elementwise square root."""
+    return Sqrt.apply(x)
+
+
+def tanh(x: Tensor) -> Tensor:
+    """Elementwise hyperbolic tangent."""
+    return Tanh.apply(x)
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    """Elementwise logistic function 1 / (1 + e^-x), stable for any finite x."""
+    return Sigmoid.apply(x)
+
+
+def relu(x: Tensor) -> Tensor:
+    """Elementwise max(x, 0)."""
+    return Relu.apply(x)
+
+
+def abs(x: Tensor) -> Tensor:  # noqa: A001 (the function's name)
+    """Elementwise |x|."""
+    return Abs.apply(x)
+
+
+def clip(x: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (PyTorch's names)
+    """Limit values to [min, max] (either bound may be None)."""
+    if min is None and max is None:
+        raise ValueError("clip: at least one of min and max must be given")
+    return Clip.apply(x, low=min, high=max)
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """Elementwise larger of ``a`` and ``b`` (broadcasting)."""
+    return Maximum.apply(*tensors(a, b))
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise smaller of ``a`` and ``b`` (broadcasting)."""
+    return Minimum.apply(*tensors(a, b))
+
+
+def where(condition: Any, a: Any, b: Any) -> Tensor:
+    """``a`` where ``condition`` holds, else ``b`` (differentiable in ``a`` and ``b``)."""
+    a, b = tensors(a, b)
+    condition = as_tensor(condition, a)
+    if condition.backend is not a.backend:
+        raise RuntimeError(f"where: the condition is on {condition.device} but the values are "
+                           f"on {a.device}; move it with .to({a.device!r})")
+    return Where.apply(a, b, condition=condition.data.astype(bool))
+
+
+def cast(x: Tensor, dtype: Any) -> Tensor:
+    """``x`` with another dtype (``x`` itself when the dtype is already right)."""
+    dtype = x.backend.xp.dtype(dtype)
+    if x.data.dtype == dtype:
+        return x
+    return Cast.apply(x, dtype=dtype)
+
+
+def to_device(x: Tensor, device: str) -> Tensor:
+    """``x`` copied to ``device`` (``x`` itself when it is already there)."""
+    target = get_backend(device)
+    if target is x.backend:
+        return x
+    return ToDevice.apply(x, target=target)
+
+
+def clone(x: Tensor) -> Tensor:
+    """A copy with its own memory; gradients flow through it."""
+    return Clone.apply(x)
+
+
+def compare(a: Any, b: Any, name: str) -> Tensor:
+    """``a < b`` and friends (``name`` is the NumPy function): a bool tensor outside the graph."""
+    a, b = tensors(a, b)
+    if a.backend is not b.backend:
+        raise RuntimeError(f"{name}: expected both tensors on the same device, got {a.device} "
+                           f"and {b.device}; move one with .to(...)")
+    return Tensor._wrap(getattr(a.backend.xp, name)(a.data, b.data), a.backend)

@@ -1,0 +1,399 @@
+"""``Tensor``: an array on a device, plus what autograd needs to differentiate it.
+
+A tensor holds its backend array in ``data``. Leaves are tensors you create; every
+op on tensors that require grad returns a non-leaf whose ``grad_fn`` is the op's
+node on the tape (see ``autograd.py``). ``backward()`` fills ``.grad`` on the leaves.
+The methods here are thin sugar: the maths lives in ``ops/``.
+"""
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from . import grad_mode
+from .backends import Backend, format_array, get_backend
+
+
+class Tensor:
+    """A multi-dimensional array with an optional gradient.
+
+    ``Tensor(data, requires_grad=False, dtype=None, device=None, name=None)``: ``data``
+    may be a scalar, a (nested) list, a NumPy/CuPy array or another tensor. Python
+    floats become float32; arrays keep their dtype. ``device=None`` means the
+    default device (``"cpu"`` unless changed by ``set_default_device``).
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "backend", "name",
+                 "_out_index", "_version", "__weakref__")
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
+                 device: str | None = None, name: str | None = None) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
+        backend = get_backend(device)
+        self.data = backend.tensor_data(data, dtype)
+        self.backend = backend
+        self.grad: Tensor | None = None
+        self.grad_fn = None
+        self.name = name
+        self._out_index = 0
+        self._version = [0]  # shared with detached aliases; bumped by in-place ops
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @staticmethod
+    def _wrap(data: Any, backend: Backend, grad_fn: Any = None, index: int = 0) -> "Tensor":
+        """The fast constructor ops use: ``data`` is already the backend's array."""
+        t = Tensor.__new__(Tensor)
+        t.data = data
+        t.backend = backend
+        t.grad = None
+        t.grad_fn = grad_fn
+        t.requires_grad = grad_fn is not None
+        t.name = None
+        t._out_index = index
+        t._version = [0]
+        return t
+
+    # ---- properties -----------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        """Number of elements (NumPy's meaning; ``numel()`` is PyTorch's name)."""
+        return int(self.data.size)
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def __len__(self) -> int:
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    @property
+    def dtype(self) -> Any:
+        return self.data.dtype
+
+    @property
+    def device(self) -> str:
+        return self.backend.device
+
+    @property
+    def is_leaf(self) -> bool:
+        """Created by the user (or with no grad history) rather than by a recorded op."""
+        return self.grad_fn is None
+
+    @property
+    def T(self) -> "Tensor":
+        return ops.transpose(self)
+
+    # ---- autograd ---------------------------------------------------------------
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        """Mark a leaf as wanting ``.grad``; only floating-point tensors can."""
+        if not self.is_leaf:
+            raise RuntimeError("requires_grad_: can only change requires_grad of leaf tensors; "
+                               "use detach() to get a leaf from a computed tensor")
+        if requires_grad and self.data.dtype.kind not in "fc":
+            raise TypeError(f"only floating-point tensors can require gradients, got dtype "
+                            f"{self.data.dtype}; convert first, e.g. tensor.float()")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def backward(self, grad: "Tensor | Any" = None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
+
+        ``grad`` is the gradient of some final scalar with respect to ``self``; it may
+        be omitted only when ``self`` has one element. Unless ``retain_graph`` is True
+        the graph's saved values are freed, so a second backward through it raises.
+        """
+        from .autograd import run_backward
+
+        if not self.requires_grad:
+            raise RuntimeError("backward: this tensor does not require grad and has no grad_fn; "
+                               "create the leaves with requires_grad=True (and not under no_grad())")
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(f"backward: grad can be implicitly created only for tensors with "
+                                   f"one element, but this one has shape {self.shape}; pass "
+                                   "grad= of the same shape, or reduce first (loss.sum(), loss.mean())")
+            grad_array = self.backend.xp.ones_like(self.data)
+        else:
+            grad_array = grad.data if isinstance(grad, Tensor) else self.backend.asarray(grad, self.dtype)
+            if tuple(grad_array.shape) != self.shape:
+                raise ValueError(f"backward: grad has shape {tuple(grad_array.shape)} but the tensor "
+                                 f"has shape {self.shape}")
+        with grad_mode.no_grad():
+            run_backward(self, grad_array, retain_graph)
+
+    def retain_grad(self) -> "Tensor":
+        """Also keep ``.grad`` on this non-leaf tensor after backward (leaves always get it)."""
+        if self.grad_fn is None:
+            return self
+        fn = self.grad_fn
+        fn.retained = (fn.retained or ()) + ((self._out_index, weakref.ref(self)),)
+        return self
+
+    @property
+    def retains_grad(self) -> bool:
+        fn = self.grad_fn
+        return fn is not None and fn.retained is not None and any(r() is self for _, r in fn.retained)
+
+    def zero_grad(self) -> None:
+        """Forget the accumulated gradient (``.grad = None``)."""
+        self.grad = None
+
+    def detach(self) -> "Tensor":
+        """The same data (shared, not copied) cut from the graph: a leaf without grad."""
+        t = Tensor._wrap(self.data, self.backend)
+        t._version = self._version
+        return t
+
+    def detach_(self) -> "Tensor":
+        self.grad_fn = None
+        self.requires_grad = False
+        return self
+
+    # ---- conversion -------------------------------------------------------------
+    def numpy(self) -> Any:
+        """The values as a NumPy array.
+
+        On the CPU this shares memory with the tensor; from a GPU it is a copy. For a
+        tensor that requires grad the array is read-only, so it cannot silently corrupt
+        values saved for backward (call ``detach().numpy()`` for a writable view).
+        """
+        array = self.backend.to_numpy(self.data)
+        if self.requires_grad and array is self.data:
+            array = array.view()
+            array.flags.writeable = False
+        return array
+
+    def item(self) -> Any:
+        """The single value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item: only one-element tensors can be converted to a Python "
+                             f"number, got shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.backend.to_numpy(self.data).tolist()
+
+    def to(self, device: Any = None, dtype: Any = None) -> "Tensor":
+        """A copy on ``device`` and/or with ``dtype`` (self when nothing changes); differentiable.
+
+        ``t.to("cuda")``, ``t.to(tinygrad_rnn.float64)``, ``t.to("cpu", float32)``.
+        """
+        if device is not None and dtype is None and not isinstance(device, str):
+            device, dtype = None, device  # t.to(float64)
+        result = self
+        if dtype is not None:
+            result = ops.cast(result, dtype)
+        if device is not None:
+            result = ops.to_device(result, device)
+        return result
+
+    def cpu(self) -> "Tensor":
+        return self.to("cpu")
+
+    def cuda(self, index: int = 0) -> "Tensor":
+        return self.to(f"cuda:{index}")
+
+    def float(self) -> "Tensor":
+        return ops.cast(self, "float32")
+
+    def double(self) -> "Tensor":
+        return ops.cast(self, "float64")
+
+    def astype(self, dtype: Any) -> "Tensor":
+        return ops.cast(self, dtype)
+
+    def clone(self) -> "Tensor":
+        """A copy with its own memory that stays in the graph (gradient flows through)."""
+        return ops.clone(self)
+
+    # ---- arithmetic sugar (the ops are in ops/) -----------------------------------
+    def __add__(self, other: Any) -> "Tensor": return ops.add(self, other)
+    def __radd__(self, other: Any) -> "Tensor": return ops.add(other, self)
+    def __sub__(self, other: Any) -> "Tensor": return ops.sub(self, other)
+    def __rsub__(self, other: Any) -> "Tensor": return ops.sub(other, self)
+    def __mul__(self, other: Any) -> "Tensor": return ops.mul(self, other)
+    def __rmul__(self, other: Any) -> "Tensor": return ops.mul(other, self)
+    def __truediv__(self, other: Any) -> "Tensor": return ops.div(self, other)
+    def __rtruediv__(self, other: Any) -> "Tensor": return ops.div(other, self)
+    def __pow__(self, other: Any) -> "Tensor": return ops.pow(self, other)
+    def __rpow__(self, other: Any) -> "Tensor": return ops.pow(other, self)
+    def __matmul__(self, other: Any) -> "Tensor": return ops.matmul(self, other)
+    def __rmatmul__(self, other: Any) -> "Tensor": return ops.matmul(other, self)
+    def __neg__(self) -> "Tensor": return ops.neg(self)
+    def __pos__(self) -> "Tensor": return self
+    def __abs__(self) -> "Tensor": return ops.abs(self)
+    def __getitem__(self, index: Any) -> "Tensor": return ops.getitem(self, index)
+
+    # comparisons give bool tensors outside the graph
+    def __lt__(self, other: Any) -> "Tensor": return ops.compare(self, other, "less")
+    def __le__(self, other: Any) -> "Tensor": return ops.compare(self, other, "less_equal")
+    def __gt__(self, other: Any) -> "Tensor": return ops.compare(self, other, "greater")
+    def __ge__(self, other: Any) -> "Tensor": return ops.compare(self, other, "greater_equal")
+    def __eq__(self, other: Any) -> "Tensor": return ops.compare(self, other, "equal")  # type: ignore[override]
+    def __ne__(self, other: Any) -> "Tensor": return ops.compare(self, other, "not_equal")  # type: ignore[override]
+    __hash__ = object.__hash__  # tensors are hashed by identity, as in PyTorch
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise RuntimeError(f"the truth value of a tensor with {self.data.size} elements is "
+                               "ambiguous; use .any() or .all()")
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def any(self) -> bool:
+        return bool(self.data.any())
+
+    def all(self) -> bool:
+        return bool(self.data.all())
+
+    # ---- elementwise maths ---------------------------------------------------------
+    def add(self, other: Any) -> "Tensor": return ops.add(self, other)
+    def sub(self, other: Any) -> "Tensor": return ops.sub(self, other)
+    def mul(self, other: Any) -> "Tensor": return ops.mul(self, other)
+    def div(self, other: Any) -> "Tensor": return ops.div(self, other)
+    def matmul(self, other: Any) -> "Tensor": return ops.matmul(self, other)
+    def exp(self) -> "Tensor": return ops.exp(self)
+    def log(self) -> "Tensor": return ops.log(self)
+    def sqrt(self) -> "Tensor": return ops.sqrt(self)
+    def tanh(self) -> "Tensor": return ops.tanh(self)
+    def sigmoid(self) -> "Tensor": return ops.sigmoid(self)
+    def relu(self) -> "Tensor": return ops.relu(self)
+    def abs(self) -> "Tensor": return ops.abs(self)
+
+    def clip(self, min: Any = None, max: Any = None) -> "Tensor":
+        return ops.clip(self, min, max)
+
+    clamp = clip
+
+    def maximum(self, other: Any) -> "Tensor": return ops.maximum(self, other)
+    def minimum(self, other: Any) -> "Tensor": return ops.minimum(self, other)
+
+    # ---- reductions -------------------------------------------------------------
+    def sum(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+            keepdim: bool | None = None) -> "Tensor":
+        return ops.sum(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def mean(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+             keepdim: bool | None = None) -> "Tensor":
+        return ops.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def max(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+            keepdim: bool | None = None) -> "Tensor":
+        return ops.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def min(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+            keepdim: bool | None = None) -> "Tensor":
+        return ops.min(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def argmax(self, axis: int | None = None, *, dim: int | None = None) -> "Tensor":
+        return ops.argmax(self, axis, dim=dim)
+
+    def softmax(self, axis: int = -1, *, dim: int | None = None) -> "Tensor":
+        return ops.softmax(self, axis, dim=dim)
+
+    def log_softmax(self, axis: int = -1, *, dim: int | None = None) -> "Tensor":
+        return ops.log_softmax(self, axis, dim=dim)
+
+    # ---- shape ------------------------------------------------------------------------
+    def reshape(self, *shape: Any) -> "Tensor": return ops.reshape(self, *shape)
+
+    view = reshape
+
+    def flatten(self) -> "Tensor": return ops.reshape(self, -1)
+
+    def transpose(self, *axes: Any) -> "Tensor": return ops.transpose(self, *axes)
+    def permute(self, *axes: Any) -> "Tensor": return ops.permute(self, *axes)
+    def expand(self, *shape: Any) -> "Tensor": return ops.expand(self, *shape)
+    def broadcast_to(self, *shape: Any) -> "Tensor": return ops.expand(self, *shape)
+
+    def squeeze(self, axis: Any = None, *, dim: Any = None) -> "Tensor":
+        return ops.squeeze(self, axis, dim=dim)
+
+    def unsqueeze(self, axis: int | None = None, *, dim: int | None = None) -> "Tensor":
+        return ops.unsqueeze(self, axis, dim=dim)
+
+    def split(self, split_size_or_sections: Any, axis: int = 0, *, dim: int | None = None) -> tuple:
+        return ops.split(self, split_size_or_sections, axis, dim=dim)
+
+    def chunk(self, chunks: int, axis: int = 0, *, dim: int | None = None) -> tuple:
+        return ops.chunk(self, chunks, axis, dim=dim)
+
+    def unbind(self, axis: int = 0, *, dim: int | None = None) -> tuple:
+        return ops.unbind(self, axis, dim=dim)
+
+    # ---- in place (outside the tape's saved values: see _set_inplace) -----------------
+    def _set_inplace(self, result: "Tensor", op: str) -> "Tensor":
+        """Make ``self`` hold ``result``'s values and history, and bump its version."""
+        if self.grad_fn is None and self.requires_grad and grad_mode.is_grad_enabled():
+            raise RuntimeError(f"{op}: a leaf tensor that requires grad cannot be modified in "
+                               "place while recording; wrap the update in tinygrad_rnn.no_grad()")
+        if result.data is not self.data:
+            self.data[...] = result.data
+        self._version[0] += 1
+        if result.requires_grad and grad_mode.is_grad_enabled():
+            self.grad_fn, self._out_index, self.requires_grad = result.grad_fn, result._out_index, True
+        elif self.grad_fn is not None:  # overwritten by a constant: no history any more
+            self.grad_fn, self.requires_grad = None, False
+        return self
+
+    def add_(self, other: Any, alpha: float = 1.0) -> "Tensor":
+        if alpha != 1.0:
+            other = other * alpha
+        return self._set_inplace(ops.add(self, other), "add_")
+
+    def sub_(self, other: Any) -> "Tensor": return self._set_inplace(ops.sub(self, other), "sub_")
+    def mul_(self, other: Any) -> "Tensor": return self._set_inplace(ops.mul(self, other), "mul_")
+    def div_(self, other: Any) -> "Tensor": return self._set_inplace(ops.div(self, other), "div_")
+
+    def clamp_(self, min: Any = None, max: Any = None) -> "Tensor":
+        return self._set_inplace(ops.clip(self, min, max), "clamp_")
+
+    def fill_(self, value: Any) -> "Tensor":
+        constant = Tensor._wrap(self.backend.xp.full_like(self.data, value), self.backend)
+        return self._set_inplace(constant, "fill_")
+
+    def zero_(self) -> "Tensor":
+        return self.fill_(0)
+
+    def copy_(self, source: Any) -> "Tensor":
+        """Overwrite the values with ``source`` (broadcast, cast); gradient flows to ``source``."""
+        if not isinstance(source, Tensor):
+            source = Tensor(source, dtype=self.dtype, device=self.device)
+        source = ops.expand(ops.cast(ops.to_device(source, self.device), self.dtype), self.shape)
+        return self._set_inplace(source, "copy_")
+
+    # ---- printing -----------------------------------------------------------------------
+    def __repr__(self) -> str:
+        body = format_array(self.backend.to_numpy(self.data), prefix="tensor(")
+        extras = []
+        if self.data.dtype.name not in ("float32", "int64", "bool"):
+            extras.append(f"dtype={self.data.dtype}")
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{type(self.grad_fn).__name__}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        if self.name:
+            extras.append(f"name={self.name!r}")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+
+from . import ops  # noqa: E402  (ops build Tensors, so they are imported once Tensor exists)
