@@ -127,3 +127,4 @@ def randint(low: int, high: int, shape: Any, device: str | None = None) -> Tenso
     """Random int64 values in [low, high)."""
     backend = get_backend(device)
     return Tensor._wrap(backend.randint(low, high, shape_arg((shape,))), backend)
+

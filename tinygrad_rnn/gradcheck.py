@@ -24,13 +24,13 @@ def _as_inputs(inputs: Any) -> list:
 
 
 def _to_float64(inputs: list) -> list:
-    """float64 copies of the differentiable inputs; anything else passes through."""
+    """Differentiable inputs in float64: float64 ones as they are (so parameters that ``fn``
+    uses directly are the ones checked), others as float64 copies."""
     converted = []
     for x in inputs:
-        if isinstance(x, Tensor) and x.requires_grad:
-            copy = Tensor._wrap(x.data.astype("float64"), x.backend)  # astype copies: safe to nudge
-            copy.requires_grad_(True)
-            converted.append(copy)
+        if isinstance(x, Tensor) and x.requires_grad and x.dtype != "float64":
+            copy = Tensor._wrap(x.data.astype("float64"), x.backend)
+            converted.append(copy.requires_grad_(True))
         else:
             converted.append(x)
     return converted
@@ -61,7 +61,8 @@ def gradcheck(fn: Callable[..., Any], inputs: Any, eps: float = 1e-6, atol: floa
     """Check ``fn``'s backward against finite differences for every input that requires grad.
 
     ``fn(*inputs)`` returns a tensor or a tuple of tensors. Inputs that require grad are
-    checked in float64 copies. With ``directions=k`` (for large inputs) the check runs
+    nudged in place when float64 (restored afterwards) and checked through float64
+    copies otherwise; their ``.grad`` is left as it was. With ``directions=k`` (for large inputs) the check runs
     along ``k`` pseudo-random directions instead of element by element. Returns True, or
     raises ``GradcheckError`` naming the worst element with both values.
     """
@@ -69,11 +70,18 @@ def gradcheck(fn: Callable[..., Any], inputs: Any, eps: float = 1e-6, atol: floa
     checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
     if not checked:
         raise ValueError("gradcheck: no input requires grad; pass tensors with requires_grad=True")
-    _scalar_objective(fn, inputs).backward()
-    analytic = {}
+    earlier_grads = {i: inputs[i].grad for i in checked}  # the check leaves .grad as it found it
     for i in checked:
-        x = inputs[i]
-        analytic[i] = x.grad.data if x.grad is not None else x.backend.xp.zeros_like(x.data)
+        inputs[i].grad = None
+    try:
+        _scalar_objective(fn, inputs).backward()
+        analytic = {}
+        for i in checked:
+            x = inputs[i]
+            analytic[i] = x.grad.data if x.grad is not None else x.backend.xp.zeros_like(x.data)
+    finally:
+        for i in checked:
+            inputs[i].grad = earlier_grads[i]
     if directions:
         return _check_directions(fn, inputs, checked, analytic, eps, atol, rtol, directions)
     worst = None  # (excess over tolerance, input, element, analytic, numeric)

@@ -1,0 +1,173 @@
+"""Multi-layer, optionally bidirectional RNN/LSTM/GRU layers with PyTorch's interface.
+
+A layer unrolls its cell's equations over time. For each layer and direction the
+input projections of *all* time steps are one matmul, then ``unbind`` hands out the
+per-step slices from a single graph node (so backward assembles their gradients once,
+not once per step), and only the recurrent part runs step by step. BPTT is the
+ordinary backward through this unrolled graph.
+
+Shapes (PyTorch's): input (L, N, H_in), or (N, L, H_in) with ``batch_first``, or
+unbatched (L, H_in); h0/c0 and h_n/c_n (D * num_layers, N, H) with D = 2 if
+bidirectional else 1; output (L, N, D * H).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..factories import zeros
+from ..ops import cat, stack
+from ..tensor import Tensor
+from . import functional as F
+from .cells import NONLINEARITIES, GRUCell, LSTMCell, RNNCell, add_recurrent_weights, project_input
+from .module import Module
+
+
+class _Recurrent(Module):
+    """What RNN, LSTM and GRU share: parameters per layer and direction, checks, unrolling."""
+
+    num_gates = 1
+    has_cell_state = False
+    folds_hidden_bias = True
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 device: str | None = None, dtype: Any = None) -> None:
+        super().__init__()
+        name = type(self).__name__
+        if num_layers < 1:
+            raise ValueError(f"{name}: num_layers must be at least 1, got {num_layers}")
+        if not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"{name}: dropout must be in [0, 1], got {dropout}")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
+        self.bidirectional = bidirectional
+        self.num_directions = 2 if bidirectional else 1
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else hidden_size * self.num_directions
+            for direction in range(self.num_directions):
+                add_recurrent_weights(self, self._suffix(layer, direction), layer_input, hidden_size,
+                                      self.num_gates, bias, device, dtype)
+
+    @staticmethod
+    def _suffix(layer: int, direction: int) -> str:
+        return f"_l{layer}" + ("_reverse" if direction else "")
+
+    def forward(self, input: Tensor, hx: Any = None) -> tuple:  # noqa: A002 (PyTorch's name)
+        x, batched = self._time_major(input)
+        states = self._initial_states(hx, x, batched)
+        finals = []
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(self.num_directions):
+                k = layer * self.num_directions + direction
+                sequence, final = self._unroll(x, layer, direction, states[k])
+                outputs.append(sequence)
+                finals.append(final)
+            x = outputs[0] if len(outputs) == 1 else cat(outputs, axis=2)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout)
+        output = x.transpose(0, 1) if self.batch_first and batched else x
+        h_n = stack([final[0] for final in finals])
+        if not batched:
+            output, h_n = output.squeeze(1), h_n.squeeze(1)
+        if not self.has_cell_state:
+            return output, h_n
+        c_n = stack([final[1] for final in finals])
+        return output, (h_n, c_n if batched else c_n.squeeze(1))
+
+    def _unroll(self, x: Tensor, layer: int, direction: int, state: tuple) -> tuple:
+        """Run one layer in one direction over all L steps: (outputs (L, N, H), final state)."""
+        suffix = self._suffix(layer, direction)
+        w_ih, w_hh = getattr(self, "weight_ih" + suffix), getattr(self, "weight_hh" + suffix)
+        b_ih, b_hh = getattr(self, "bias_ih" + suffix), getattr(self, "bias_hh" + suffix)
+        inputs = project_input(x, w_ih, b_ih, b_hh if self.folds_hidden_bias else None).unbind(0)
+        w_hh_t = w_hh.T  # transposed once, used by every step
+        recurrent_bias = None if self.folds_hidden_bias else b_hh
+        steps = range(len(inputs) - 1, -1, -1) if direction else range(len(inputs))
+        hidden = [None] * len(inputs)
+        for t in steps:
+            state = self.step(inputs[t], state, w_hh_t, recurrent_bias)
+            hidden[t] = state[0]
+        return stack(hidden), state
+
+    # ---- checks ------------------------------------------------------------------------
+    def _time_major(self, input: Tensor) -> tuple[Tensor, bool]:  # noqa: A002
+        """The input as (L, N, H_in), and whether it had a batch axis."""
+        name = type(self).__name__
+        if input.ndim not in (2, 3):
+            layout = "(N, L, H_in)" if self.batch_first else "(L, N, H_in)"
+            raise ValueError(f"{name}: expected input of 3 dimensions {layout} or 2 (L, H_in), "
+                             f"got shape {input.shape}")
+        if input.shape[-1] != self.input_size:
+            raise ValueError(f"{name}: expected input with {self.input_size} features "
+                             f"(input_size), got shape {input.shape}")
+        if input.ndim == 2:
+            return input.unsqueeze(1), False
+        return (input.transpose(0, 1) if self.batch_first else input), True
+
+    def _initial_states(self, hx: Any, x: Tensor, batched: bool) -> list:
+        """One state tuple, (h,) or (h, c), per layer and direction."""
+        name = type(self).__name__
+        count = self.num_layers * self.num_directions
+        shape = (count, x.shape[1], self.hidden_size)
+        if hx is None:
+            zero = zeros(shape[1:], dtype=x.dtype, device=x.device)
+            return [(zero, zero) if self.has_cell_state else (zero,)] * count
+        given = tuple(hx) if self.has_cell_state else (hx,)
+        if self.has_cell_state and len(given) != 2:
+            raise ValueError(f"{name}: expected the initial state as a tuple (h0, c0)")
+        expected = shape if batched else (count, self.hidden_size)
+        for label, state in zip(("h0", "c0"), given):
+            if not isinstance(state, Tensor) or state.shape != expected:
+                got = state.shape if isinstance(state, Tensor) else type(state).__name__
+                raise ValueError(f"{name}: expected {label} of shape {expected} = (num_layers * "
+                                 f"num_directions, {'batch, ' if batched else ''}hidden_size), got {got}")
+        if not batched:
+            given = tuple(s.unsqueeze(1) for s in given)
+        per_layer = [s.unbind(0) for s in given]
+        return [tuple(states[k] for states in per_layer) for k in range(count)]
+
+    def step(self, x_proj: Tensor, states: tuple, w_hh_t: Tensor, b_hh: Tensor | None) -> tuple:
+        raise NotImplementedError  # abstract: each layer uses its cell's step
+
+    def extra_repr(self) -> str:
+        parts = [f"{self.input_size}, {self.hidden_size}"]
+        defaults = {"num_layers": 1, "bias": True, "batch_first": False, "dropout": 0.0,
+                    "bidirectional": False}
+        parts += [f"{k}={getattr(self, k)}" for k, v in defaults.items() if getattr(self, k) != v]
+        return ", ".join(parts)
+
+
+class RNN(_Recurrent):
+    """Elman RNN: h_t = tanh(x_t U^T + b_ih + h_{t-1} W^T + b_hh), stacked and/or bidirectional."""
+
+    step = RNNCell.step
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False, device: str | None = None,
+                 dtype: Any = None) -> None:
+        if nonlinearity not in NONLINEARITIES:
+            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, device, dtype)
+        self.nonlinearity = nonlinearity
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + ("" if self.nonlinearity == "tanh" else ", nonlinearity='relu'")
+
+
+class LSTM(_Recurrent):
+    """Long short-term memory: ``output, (h_n, c_n) = lstm(x, (h0, c0))``."""
+
+    num_gates = 4
+    has_cell_state = True
+    step = LSTMCell.step
+
+
+class GRU(_Recurrent):
+    """Gated recurrent unit (PyTorch's form): ``output, h_n = gru(x, h0)``."""
+
+    num_gates = 3
+    folds_hidden_bias = False
+    step = GRUCell.step
