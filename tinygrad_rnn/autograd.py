@@ -109,11 +109,7 @@ class Function:
         else:
             fn.num_outputs = 1
             outputs = Tensor._wrap(result, backend, fn, 0)
-        if fn.saved is not None:  # remember versions so in-place edits of saved data are caught
-            watched = inputs + outputs if type(outputs) is tuple else inputs + (outputs,)
-            fn.versions = tuple([(t._version, t._version[0]) for t in watched])
-        else:
-            fn.versions = ()
+        fn.versions = _versions_of_saved(fn.saved, inputs, outputs) if fn.saved else ()
         return outputs
 
     # ---- for people walking the graph by hand -----------------------------
@@ -123,6 +119,14 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
+
+
+def _versions_of_saved(saved: tuple, inputs: tuple, outputs: Any) -> tuple:
+    """(version counter, current version) of each tensor whose array the node saved, so that
+    backward can tell when one was modified in place after it was saved."""
+    saved_ids = {id(array) for array in saved}
+    tensors = inputs + outputs if type(outputs) is tuple else inputs + (outputs,)
+    return tuple([(t._version, t._version[0]) for t in tensors if id(t.data) in saved_ids])
 
 
 def _edge(tensor: Tensor) -> Any:
@@ -159,13 +163,13 @@ def topological_order(root: Function) -> list[Function]:
 
 def run_backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
     """Propagate ``grad`` (an array shaped like ``root``) from ``root`` to every leaf."""
+    stored = {id(grad)}  # ids of arrays the caller or an earlier .grad owns: copy before storing
     if root.grad_fn is None:  # a leaf: its gradient is just grad
-        _accumulate_into(root, grad, set())
+        _accumulate_into(root, grad, stored)
         return
     order = topological_order(root.grad_fn)
     pending: dict[Function, list] = {}
     _add_to_slot(pending, root.grad_fn, root._out_index, grad)
-    stored: set[int] = set()  # ids of arrays already stored as some .grad in this pass
     for node in order:
         slots = pending.pop(node, None)
         if slots is None:  # no gradient reached this node (e.g. an unused split piece)

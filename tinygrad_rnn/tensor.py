@@ -11,7 +11,7 @@ import weakref
 from typing import Any
 
 from . import grad_mode
-from .backends import Backend, format_array, get_backend
+from .backends import Backend, device_and_dtype, format_array, get_backend
 
 
 class Tensor:
@@ -45,6 +45,8 @@ class Tensor:
     @staticmethod
     def _wrap(data: Any, backend: Backend, grad_fn: Any = None, index: int = 0) -> "Tensor":
         """The fast constructor ops use: ``data`` is already the backend's array."""
+        if not isinstance(data, backend.xp.ndarray):  # NumPy turns 0-d results into scalars
+            data = backend.xp.asarray(data)
         t = Tensor.__new__(Tensor)
         t.data = data
         t.backend = backend
@@ -72,6 +74,12 @@ class Tensor:
 
     def numel(self) -> int:
         return int(self.data.size)
+
+    def __iter__(self):
+        """Iterate over the first axis (``h, c = state`` style unpacking), as one unbind node."""
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return iter(ops.unbind(self, 0))
 
     def __len__(self) -> int:
         if self.data.ndim == 0:
@@ -114,8 +122,6 @@ class Tensor:
         be omitted only when ``self`` has one element. Unless ``retain_graph`` is True
         the graph's saved values are freed, so a second backward through it raises.
         """
-        from .autograd import run_backward
-
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad and has no grad_fn; "
                                "create the leaves with requires_grad=True (and not under no_grad())")
@@ -190,8 +196,7 @@ class Tensor:
 
         ``t.to("cuda")``, ``t.to(tinygrad_rnn.float64)``, ``t.to("cpu", float32)``.
         """
-        if device is not None and dtype is None and not isinstance(device, str):
-            device, dtype = None, device  # t.to(float64)
+        device, dtype = device_and_dtype(device, dtype)
         result = self
         if dtype is not None:
             result = ops.cast(result, dtype)
@@ -344,6 +349,10 @@ class Tensor:
         if self.grad_fn is None and self.requires_grad and grad_mode.is_grad_enabled():
             raise RuntimeError(f"{op}: a leaf tensor that requires grad cannot be modified in "
                                "place while recording; wrap the update in tinygrad_rnn.no_grad()")
+        node = result.grad_fn
+        if node is not None and node.saved:  # the op saved the very values being overwritten:
+            node.saved = tuple(a.copy() if a is self.data else a for a in node.saved)  # keep a copy
+            node.versions = tuple(v for v in node.versions if v[0] is not self._version)
         if result.data is not self.data:
             self.data[...] = result.data
         self._version[0] += 1
@@ -396,4 +405,6 @@ class Tensor:
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
 
-from . import ops  # noqa: E402  (ops build Tensors, so they are imported once Tensor exists)
+# imported last: the ops and the tape build Tensors, so Tensor must exist first
+from . import ops  # noqa: E402
+from .autograd import run_backward  # noqa: E402

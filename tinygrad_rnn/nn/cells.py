@@ -87,6 +87,18 @@ def add_recurrent_weights(module: Module, suffix: str, input_size: int, hidden_s
         module.register_parameter("bias_hh" + suffix, None)
 
 
+def check_state_tuple(hx: Any, has_cell_state: bool, expected: tuple, name: str,
+                      labels: tuple[str, str]) -> tuple:
+    """The given state as a tuple: (h,) or, for an LSTM, the pair (h, c) it must be."""
+    if not has_cell_state:
+        return (hx,)
+    if isinstance(hx, (tuple, list)) and len(hx) == 2:
+        return tuple(hx)
+    got = f"a single tensor of shape {hx.shape}" if isinstance(hx, Tensor) else type(hx).__name__
+    raise ValueError(f"{name}: expected the state as a tuple ({labels[0]}, {labels[1]}) of tensors "
+                     f"shaped {expected}, got {got}")
+
+
 def project_input(x: Tensor, w_ih: Tensor, b_ih: Tensor | None, b_hh: Tensor | None) -> Tensor:
     """x U^T + b for any leading shape, as one 2-D matmul; ``b_hh`` is folded in when given."""
     lead = x.shape[:-1]
@@ -129,10 +141,8 @@ class _Cell(Module):
         count = 2 if self.has_cell_state else 1
         if hx is None:
             return tuple(zeros(shape, dtype=x.dtype, device=x.device) for _ in range(count))
-        given = tuple(hx) if self.has_cell_state else (hx,)
-        if len(given) != count:
-            raise ValueError(f"{name}: expected the state as (h, c), got {len(given)} tensor(s)")
         expected = shape if batched else shape[1:]
+        given = check_state_tuple(hx, self.has_cell_state, expected, name, ("h", "c"))
         for label, state in zip(("h", "c"), given):
             if state.shape != expected:
                 raise ValueError(f"{name}: expected {label} of shape {expected} = (batch, hidden_size) "

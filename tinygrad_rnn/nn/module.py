@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Iterable, Iterator, NamedTuple
 
+from ..backends import device_and_dtype
 from ..grad_mode import no_grad
 from ..tensor import Tensor
 
@@ -170,8 +171,7 @@ class Module:
 
     def to(self, device: Any = None, dtype: Any = None) -> "Module":
         """Move and/or cast every parameter (and its gradient) in place; returns self."""
-        if device is not None and dtype is None and not isinstance(device, str):
-            device, dtype = None, device  # module.to(float64)
+        device, dtype = device_and_dtype(device, dtype)
         for param in self.parameters():
             converted = Tensor._wrap(param.data, param.backend).to(device, dtype)
             param.data, param.backend = converted.data, converted.backend

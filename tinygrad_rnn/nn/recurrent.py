@@ -18,7 +18,8 @@ from ..factories import zeros
 from ..ops import cat, stack
 from ..tensor import Tensor
 from . import functional as F
-from .cells import NONLINEARITIES, GRUCell, LSTMCell, RNNCell, add_recurrent_weights, project_input
+from .cells import (NONLINEARITIES, GRUCell, LSTMCell, RNNCell, add_recurrent_weights, check_state_tuple,
+                    project_input)
 from .module import Module
 
 
@@ -113,10 +114,8 @@ class _Recurrent(Module):
         if hx is None:
             zero = zeros(shape[1:], dtype=x.dtype, device=x.device)
             return [(zero, zero) if self.has_cell_state else (zero,)] * count
-        given = tuple(hx) if self.has_cell_state else (hx,)
-        if self.has_cell_state and len(given) != 2:
-            raise ValueError(f"{name}: expected the initial state as a tuple (h0, c0)")
         expected = shape if batched else (count, self.hidden_size)
+        given = check_state_tuple(hx, self.has_cell_state, expected, name, ("h0", "c0"))
         for label, state in zip(("h0", "c0"), given):
             if not isinstance(state, Tensor) or state.shape != expected:
                 got = state.shape if isinstance(state, Tensor) else type(state).__name__

@@ -19,7 +19,9 @@ class Add(Function):
 
     def backward(self, grad):
         # d(a+b)/da = d(a+b)/db = 1
-        return sum_to(grad, self.shapes[0]), sum_to(grad, self.shapes[1])
+        need_a, need_b = self.needs_input_grad
+        return (sum_to(grad, self.shapes[0]) if need_a else None,
+                sum_to(grad, self.shapes[1]) if need_b else None)
 
 
 class Sub(Function):
@@ -29,8 +31,9 @@ class Sub(Function):
 
     def backward(self, grad):
         # d(a-b)/da = 1, d(a-b)/db = -1
-        return (sum_to(grad, self.shapes[0]),
-                sum_to(-grad, self.shapes[1]) if self.needs_input_grad[1] else None)
+        need_a, need_b = self.needs_input_grad
+        return (sum_to(grad, self.shapes[0]) if need_a else None,
+                sum_to(-grad, self.shapes[1]) if need_b else None)
 
 
 class Mul(Function):

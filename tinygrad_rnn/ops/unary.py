@@ -62,11 +62,12 @@ class Tanh(Function):
 
 class Sigmoid(Function):
     def forward(self, x):
-        # sigmoid(x) = (1 + tanh(x/2)) / 2: no exp, so no overflow for large |x|
-        y = x * 0.5
-        self.xp.tanh(y, out=y)
-        y *= 0.5
-        y += 0.5
+        # with e = exp(-|x|) in (0, 1]: sigmoid(x) = 1 / (1 + e) for x >= 0 and e / (1 + e)
+        # for x < 0, so exp never overflows and tiny results keep their relative precision
+        xp = self.xp
+        e = xp.exp(-xp.abs(x))
+        r = 1 / (1 + e)
+        y = xp.where(x >= 0, r, e * r)
         self.save_for_backward(y)
         return y
 
