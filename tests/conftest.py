@@ -4,6 +4,10 @@ from __future__ import annotations
 import pytest
 
 import tinygrad_rnn
+from fake_backend import FAKE_DEVICE, register as register_fake_device
+
+# a NumPy-backed second device (tests only) so device plumbing is exercised without a GPU
+register_fake_device()
 
 
 def _cuda_unavailable_reason() -> str | None:
@@ -17,12 +21,16 @@ def _cuda_unavailable_reason() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session", params=["cpu", "cuda"])
+@pytest.fixture(scope="session", params=["cpu", "fake", "cuda"])
 def device(request: pytest.FixtureRequest) -> str:
-    """The device string to create tensors on: ``"cpu"`` always, ``"cuda:0"`` when usable.
+    """The device string to create tensors on: ``"cpu"`` and the test-only ``"fake:0"`` always,
+    ``"cuda:0"`` when usable. On "fake", anything created on the default device instead of the
+    inputs' device fails with a device-mismatch error.
 
     Session-scoped so hypothesis tests can use it (it holds no state).
     """
+    if request.param == "fake":
+        return FAKE_DEVICE
     if request.param == "cuda":
         reason = _cuda_unavailable_reason()
         if reason is not None:

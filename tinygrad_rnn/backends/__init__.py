@@ -9,7 +9,7 @@ The process-wide default device comes from ``TINYGRAD_RNN_DEVICE`` at import and
 from __future__ import annotations
 
 import os
-from typing import Callable
+from typing import Any, Callable
 
 import numpy
 
@@ -52,6 +52,18 @@ def canonical_device(device: str) -> str:
     if device_type == "cpu":
         return "cpu"
     return f"{device_type}:{int(index or 0)}"
+
+
+def device_and_dtype(device: Any, dtype: Any) -> tuple[Any, Any]:
+    """Sort out ``to(x)``: ``x`` may be a device (``"cuda"``) or a dtype (``"float64"``, float64)."""
+    if device is not None and dtype is None:
+        is_device = isinstance(device, str) and device.partition(":")[0].strip().lower() in _factories
+        if not is_device:
+            try:
+                return None, numpy.dtype(device)
+            except TypeError:
+                pass
+    return device, dtype
 
 
 def get_backend(device: str | None = None) -> Backend:
@@ -122,6 +134,6 @@ if os.environ.get("TINYGRAD_RNN_DEVICE"):
 
 __all__ = [
     "Backend", "NumpyBackend", "register_backend", "get_backend", "available_devices",
-    "canonical_device", "format_array", "manual_seed", "set_default_device", "default_device",
+    "canonical_device", "device_and_dtype", "format_array", "manual_seed", "set_default_device", "default_device",
     "float16", "float32", "float64", "int32", "int64", "bool_",
 ]

@@ -69,6 +69,10 @@ class Backend(ABC):
         """Uniform samples in [0, 1)."""
 
     @abstractmethod
+    def permutation(self, n: int) -> Any:
+        """A random ordering of range(n) as int64."""
+
+    @abstractmethod
     def randint(self, low: int, high: int, shape: Sequence[int]) -> Any:
         """Integers in [low, high) as int64."""
 

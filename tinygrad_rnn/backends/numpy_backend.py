@@ -45,3 +45,6 @@ class NumpyBackend(Backend):
 
     def randint(self, low: int, high: int, shape: Sequence[int]) -> numpy.ndarray:
         return self.generator.integers(low, high, size=shape, dtype=numpy.int64)
+
+    def permutation(self, n: int) -> numpy.ndarray:
+        return self.generator.permutation(n).astype(numpy.int64)
