@@ -1,0 +1,124 @@
+"""``save``/``load``: nested dicts of tensors, arrays and numbers in one ``.npz`` file.
+
+No pickle, ever: every leaf becomes a plain array, and a JSON description of the
+nesting (which keys, which kinds) is stored beside them, so ``load`` rebuilds the
+structure with ``allow_pickle=False``. Writes go to a temporary file in the same
+folder that is renamed over the target only when complete, so an interrupted save
+leaves the previous checkpoint intact.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from typing import Any
+
+from .backends import get_backend
+from .backends.npz import read_npz, write_npz
+from .tensor import Tensor
+
+FORMAT = "tinygrad_rnn.checkpoint/1"
+_META_KEY = "__structure__"
+
+
+class CheckpointError(ValueError):
+    """A file that is not a readable tinygrad_rnn checkpoint (truncated, foreign, malformed)."""
+
+
+def _describe(value: Any, arrays: dict, path: str) -> Any:
+    """The JSON description of ``value``; its arrays go into ``arrays`` under numbered keys."""
+    if isinstance(value, dict):
+        return {"kind": "dict", "items": [[_key(k, path), _describe(v, arrays, f"{path}/{k}")]
+                                          for k, v in value.items()]}
+    if isinstance(value, (list, tuple)):
+        return {"kind": type(value).__name__, "items": [_describe(v, arrays, f"{path}/{i}")
+                                                        for i, v in enumerate(value)]}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return {"kind": "value", "value": value}
+    key = f"a{len(arrays)}"
+    if isinstance(value, Tensor):
+        arrays[key] = value.backend.to_numpy(value.data)
+        return {"kind": "tensor", "key": key, "device": value.device}
+    if hasattr(value, "dtype") and hasattr(value, "shape"):
+        if getattr(value.dtype, "hasobject", False):
+            raise TypeError(f"save: {path or 'the value'} is an object array, which cannot be "
+                            "stored without pickle")
+        arrays[key] = get_backend("cpu").asarray(value)
+        return {"kind": "array", "key": key}
+    raise TypeError(f"save: cannot store {type(value).__name__} at {path or 'the top level'}; "
+                    "use dicts, lists, tensors, arrays, numbers, strings or None")
+
+
+def _key(key: Any, path: str) -> list:
+    if isinstance(key, bool) or not isinstance(key, (str, int)):
+        raise TypeError(f"save: dict keys must be str or int, got {type(key).__name__} at {path or '/'}")
+    return [type(key).__name__, key]
+
+
+def save(state: Any, path: str | os.PathLike) -> None:
+    """Write ``state`` (nested dicts/lists of tensors, arrays, numbers, strings) to ``path``.
+
+    The write is atomic: a crash mid-save leaves any previous file at ``path`` untouched.
+    """
+    arrays: dict = {}
+    structure = {"format": FORMAT, "root": _describe(state, arrays, "")}
+    arrays[_META_KEY] = json.dumps(structure)
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            write_npz(stream, arrays)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def _rebuild(node: dict, arrays: Any, device: str | None) -> Any:
+    kind = node["kind"]
+    if kind == "dict":
+        return {(int(k) if t == "int" else k): _rebuild(v, arrays, device) for (t, k), v in node["items"]}
+    if kind in ("list", "tuple"):
+        items = [_rebuild(v, arrays, device) for v in node["items"]]
+        return items if kind == "list" else tuple(items)
+    if kind == "value":
+        return node["value"]
+    array = arrays[node["key"]]
+    if kind == "tensor":
+        return Tensor(array, device=device or node["device"])
+    return array
+
+
+def load(path: str | os.PathLike, device: str | None = None) -> Any:
+    """Read a checkpoint written by ``save``; tensors go to ``device`` (default: where they were).
+
+    Raises ``CheckpointError`` for truncated, foreign or malformed files and
+    ``FileNotFoundError`` when there is no file.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"load: no checkpoint at {path!r}")
+    try:
+        arrays = read_npz(path)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
+        raise CheckpointError(f"load: {path!r} is not a readable tinygrad_rnn checkpoint "
+                              f"(truncated or another format): {error}") from None
+    if _META_KEY not in arrays:
+        raise CheckpointError(f"load: {path!r} is an .npz file but not a tinygrad_rnn checkpoint "
+                              "(it has no structure record)")
+    try:
+        structure = json.loads(str(arrays.pop(_META_KEY)))
+    except ValueError as error:
+        raise CheckpointError(f"load: {path!r} has a corrupt structure record: {error}") from None
+    if not isinstance(structure, dict) or structure.get("format") != FORMAT:
+        found = structure.get("format") if isinstance(structure, dict) else None
+        raise CheckpointError(f"load: {path!r} has format {found!r}, expected {FORMAT!r}")
+    try:
+        return _rebuild(structure["root"], arrays, device)
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"load: {path!r} has a malformed structure record: {error!r}") from None

@@ -1,0 +1,168 @@
+"""``tinygrad-rnn``: demo, train and sample from the command line.
+
+Every failure the user can cause (a missing file, a bad option, a checkpoint of
+another model, CUDA without CuPy) ends in one line on stderr and a non-zero exit.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+from .backends import manual_seed
+from .checkpoint import CheckpointError
+from .train import OPTIMIZERS, TrainConfig, TrainingError, build_model, load_checkpoint, sample_text, train
+from .models import CELLS
+from .data import Vocabulary
+
+DEMO_STEPS = 300
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit status 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _add_training_options(parser: argparse.ArgumentParser, steps: int) -> None:
+    parser.add_argument("--cell", choices=sorted(CELLS), default="lstm", help="recurrent cell (default lstm)")
+    parser.add_argument("--hidden", type=_positive_int, default=128, help="hidden size (default 128)")
+    parser.add_argument("--layers", type=_positive_int, default=1, help="stacked layers (default 1)")
+    parser.add_argument("--seq-len", type=_positive_int, default=64, help="BPTT length (default 64)")
+    parser.add_argument("--batch", type=_positive_int, default=32, help="batch size (default 32)")
+    parser.add_argument("--steps", type=_positive_int, default=steps,
+                        help=f"total training steps, counted from the start even with --resume (default {steps})")
+    parser.add_argument("--lr", type=float, default=3e-3, help="learning rate (default 3e-3)")
+    parser.add_argument("--optim", choices=sorted(OPTIMIZERS), default="adam", help="optimizer (default adam)")
+    parser.add_argument("--clip", type=float, default=1.0, help="gradient-norm clip, 0 to disable (default 1)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tinygrad-rnn", description="Train and sample character-level RNN/LSTM/GRU "
+                     "language models with tinygrad_rnn.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    demo = commands.add_parser("demo", help="train a small LSTM on the bundled corpus for about a minute",
+                               description="Zero configuration: train a character LSTM on the bundled "
+                               "Shakespeare, print samples before and after, write a loss curve and a checkpoint.")
+    demo.add_argument("--out", default="tinygrad_rnn_demo", help="output folder (default ./tinygrad_rnn_demo)")
+    demo.add_argument("--steps", type=_positive_int, default=DEMO_STEPS, help=f"training steps (default {DEMO_STEPS})")
+    demo.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    run = commands.add_parser("train", help="train a character model on a text file",
+                              description="Train a character-level model with truncated BPTT.")
+    _add_training_options(run, steps=1000)
+    run.add_argument("--data", help="UTF-8 text file (default: the bundled corpus)")
+    run.add_argument("--checkpoint", help="checkpoint file (.npz) to write, and to resume from with --resume")
+    run.add_argument("--resume", action="store_true", help="continue from --checkpoint up to --steps")
+    run.add_argument("--eval-every", type=int, default=100, help="steps between validation losses (default 100)")
+    run.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints (default 100)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    sample = commands.add_parser("sample", help="generate text from a checkpoint",
+                                 description="Load a checkpoint written by train or demo and sample text.")
+    sample.add_argument("--checkpoint", required=True, help="checkpoint file (.npz)")
+    sample.add_argument("--length", type=_positive_int, default=300, help="characters to generate (default 300)")
+    sample.add_argument("--temperature", type=float, default=0.8, help="softmax temperature > 0 (default 0.8)")
+    sample.add_argument("--prime", default="\n", help="text to start from (default a newline)")
+    sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sample.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    return parser
+
+
+def run_demo(args: argparse.Namespace) -> None:
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "checkpoint.npz")
+    config = TrainConfig(steps=args.steps, device=args.device, checkpoint=path, eval_every=100,
+                         checkpoint_every=100, progress=not args.no_progress)
+    manual_seed(config.seed)
+    untrained = build_model(vars(config), len(Vocabulary.from_text(_corpus())), config.device)
+    vocab = Vocabulary.from_text(_corpus())
+    print(f"Training a {config.hidden}-unit character LSTM on the bundled Shakespeare "
+          f"({len(_corpus()):,} characters, {len(vocab)} symbols) for {config.steps} steps.")
+    print("\nBefore training:\n" + sample_text(untrained, vocab, "ROMEO:", 160) + "\n")
+    result = train(config)
+    print("\nAfter training:\n" + sample_text(result.model, vocab, "ROMEO:", 300) + "\n")
+    curve = os.path.join(args.out, "loss_curve.png")
+    plot_losses(result, curve)
+    print(f"loss {result.train_losses[0]:.3f} -> {result.train_losses[-1]:.3f}; wrote {curve} and {path}")
+
+
+def _corpus() -> str:
+    from .data import load_corpus
+
+    return load_corpus()
+
+
+def plot_losses(result, path: str) -> None:
+    """Training loss per step (and validation points) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4))
+    axes.plot(range(1, len(result.train_losses) + 1), result.train_losses, lw=1, label="training")
+    if result.val_losses:
+        steps, losses = zip(*result.val_losses)
+        axes.plot(steps, losses, "o-", label="validation")
+    axes.set_xlabel("step")
+    axes.set_ylabel("cross-entropy (nats/char)")
+    axes.set_title("character LSTM on the bundled corpus")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def run_train(args: argparse.Namespace) -> None:
+    config = TrainConfig(cell=args.cell, hidden=args.hidden, layers=args.layers, seq_len=args.seq_len,
+                         batch=args.batch, steps=args.steps, lr=args.lr, optim=args.optim, clip=args.clip,
+                         device=args.device, data=args.data, checkpoint=args.checkpoint, resume=args.resume,
+                         seed=args.seed, eval_every=args.eval_every, checkpoint_every=args.checkpoint_every,
+                         progress=not args.no_progress)
+    result = train(config)
+    if result.train_losses:
+        print(f"trained to step {result.steps_done}: loss {result.train_losses[-1]:.3f}")
+    print(sample_text(result.model, result.vocab, "\n", 200))
+
+
+def run_sample(args: argparse.Namespace) -> None:
+    if args.temperature <= 0:
+        raise TrainingError(f"--temperature must be positive, got {args.temperature}")
+    saved = load_checkpoint(args.checkpoint, args.device)
+    vocab = Vocabulary(saved["vocab"])
+    model = build_model(saved["config"], len(vocab), args.device)
+    try:
+        model.load_state_dict(saved["model"])
+    except RuntimeError as error:
+        raise TrainingError(f"{args.checkpoint} does not match its recorded architecture: "
+                            + " ".join(str(error).split())) from None
+    manual_seed(args.seed)
+    print(sample_text(model, vocab, args.prime, args.length, args.temperature))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"demo": run_demo, "train": run_train, "sample": run_sample}
+    try:
+        handlers[args.command](args)
+    except KeyboardInterrupt:
+        print("tinygrad-rnn: interrupted", file=sys.stderr)
+        return 130
+    except (TrainingError, CheckpointError, RuntimeError, ValueError, OSError) as error:
+        print(f"tinygrad-rnn {args.command}: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,265 @@
+"""Optimizers (SGD, Adam, AdamW, RMSprop) and learning-rate schedules, with PyTorch's rules.
+
+An optimizer reads each parameter's ``.grad`` and updates ``.data`` in place. Its
+state (momentum buffers, moment estimates) is made from the parameters' own arrays,
+so it lives on the parameters' device. ``state_dict()`` holds only arrays and
+numbers, so ``tinygrad_rnn.save`` can write it without pickle.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+from .tensor import Tensor
+
+
+class Optimizer:
+    """Parameter groups, zero_grad, state (de)serialisation; subclasses write ``update``."""
+
+    def __init__(self, params: Iterable[Any], defaults: dict) -> None:
+        self.defaults = defaults
+        groups = list(params)
+        if not groups:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        self.param_groups: list[dict] = []
+        self.state: dict[Tensor, dict] = {}
+        for group in groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, group: dict) -> None:
+        """Add parameters with their own hyper-parameters (the rest from the defaults)."""
+        group = {**self.defaults, **group, "params": list(group["params"])}
+        for p in group["params"]:
+            if not isinstance(p, Tensor) or not p.requires_grad:
+                raise TypeError(f"{type(self).__name__}: can only optimise tensors that require grad, "
+                                f"got {type(p).__name__}")
+            if any(p is q for g in self.param_groups for q in g["params"]):
+                raise ValueError(f"{type(self).__name__}: a parameter appears in more than one group")
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                if set_to_none or p.grad is None:
+                    p.grad = None
+                else:
+                    p.grad = Tensor._wrap(p.backend.xp.zeros_like(p.data), p.backend)
+
+    def step(self) -> None:
+        """Update every parameter that has a gradient."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                self.update(p, p.grad.data, self.state.setdefault(p, {}), group)
+                p._version[0] += 1  # graphs that saved the old values can no longer be used
+
+    def update(self, p: Tensor, grad: Any, state: dict, group: dict) -> None:
+        raise NotImplementedError  # abstract: each optimizer's rule
+
+    # ---- saving and restoring --------------------------------------------------------
+    def state_dict(self) -> dict:
+        """{"state": {index: {name: array or number}}, "param_groups": [...]} as PyTorch does."""
+        index = {}
+        groups = []
+        for group in self.param_groups:
+            ids = []
+            for p in group["params"]:
+                index[id(p)] = len(index)
+                ids.append(index[id(p)])
+            groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": ids})
+        state = {index[id(p)]: dict(s) for p, s in self.state.items() if id(p) in index}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore hyper-parameters and state saved by ``state_dict`` (arrays may be NumPy)."""
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"{type(self).__name__}.load_state_dict: the saved state has "
+                             f"{len(groups)} parameter groups, this optimizer {len(self.param_groups)}")
+        params = []
+        for saved, group in zip(groups, self.param_groups):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(f"{type(self).__name__}.load_state_dict: a saved group has "
+                                 f"{len(saved['params'])} parameters, this one {len(group['params'])}")
+            group.update({k: v for k, v in saved.items() if k != "params"})
+            params.extend(group["params"])
+        self.state = {}
+        for key, values in state_dict["state"].items():
+            p = params[int(key)]
+            restored = {}
+            for name, value in values.items():
+                if hasattr(value, "shape") and value.shape != ():
+                    if tuple(value.shape) != p.shape:
+                        raise ValueError(f"{type(self).__name__}.load_state_dict: state {name!r} of "
+                                         f"parameter {key} has shape {tuple(value.shape)}, the "
+                                         f"parameter has shape {p.shape}")
+                    value = p.backend.asarray(value.data if isinstance(value, Tensor) else value,
+                                              dtype=p.dtype)
+                elif hasattr(value, "item"):
+                    value = value.item()
+                restored[name] = value
+            self.state[p] = restored
+
+
+class SGD(Optimizer):
+    """p -= lr * g, with optional momentum (PyTorch's form), Nesterov and weight decay."""
+
+    def __init__(self, params: Iterable[Any], lr: float, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False) -> None:
+        if lr < 0 or momentum < 0 or weight_decay < 0:
+            raise ValueError(f"SGD: lr, momentum and weight_decay must be >= 0, got {lr}, {momentum}, "
+                             f"{weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov))
+
+    def update(self, p: Tensor, grad: Any, state: dict, group: dict) -> None:
+        if group["weight_decay"]:
+            grad = grad + group["weight_decay"] * p.data
+        momentum = group["momentum"]
+        if momentum:
+            buffer = state.get("momentum_buffer")
+            if buffer is None:
+                buffer = state["momentum_buffer"] = grad.copy()
+            else:
+                buffer *= momentum
+                buffer += (1 - group["dampening"]) * grad
+            grad = grad + momentum * buffer if group["nesterov"] else buffer
+        p.data -= group["lr"] * grad
+
+
+class Adam(Optimizer):
+    """Adaptive moments: m and v track the gradient's mean and square, bias-corrected."""
+
+    decoupled_weight_decay = False
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        if lr < 0 or eps < 0 or not all(0 <= b < 1 for b in betas) or weight_decay < 0:
+            raise ValueError(f"{type(self).__name__}: invalid hyper-parameters lr={lr}, betas={betas}, "
+                             f"eps={eps}, weight_decay={weight_decay}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+
+    def update(self, p: Tensor, grad: Any, state: dict, group: dict) -> None:
+        lr, (beta1, beta2), eps, decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        if decay and self.decoupled_weight_decay:
+            p.data *= 1 - lr * decay                        # AdamW: shrink the weights directly
+        elif decay:
+            grad = grad + decay * p.data                    # Adam: L2 penalty through the gradient
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = p.backend.xp.zeros_like(p.data)
+            state["exp_avg_sq"] = p.backend.xp.zeros_like(p.data)
+        state["step"] += 1
+        m, v, t = state["exp_avg"], state["exp_avg_sq"], state["step"]
+        m *= beta1
+        m += (1 - beta1) * grad                             # m_t = b1 m + (1 - b1) g
+        v *= beta2
+        v += (1 - beta2) * grad * grad                      # v_t = b2 v + (1 - b2) g^2
+        denominator = p.backend.xp.sqrt(v) / math.sqrt(1 - beta2 ** t) + eps
+        p.data -= (lr / (1 - beta1 ** t)) * m / denominator  # p -= lr m^ / (sqrt(v^) + eps)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (p *= 1 - lr * weight_decay), default 0.01."""
+
+    decoupled_weight_decay = True
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+
+class RMSprop(Optimizer):
+    """Divide the gradient by a running root-mean-square of recent gradients."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False) -> None:
+        if lr < 0 or eps < 0 or not 0 <= alpha <= 1 or momentum < 0 or weight_decay < 0:
+            raise ValueError(f"RMSprop: invalid hyper-parameters lr={lr}, alpha={alpha}, eps={eps}, "
+                             f"momentum={momentum}, weight_decay={weight_decay}")
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered))
+
+    def update(self, p: Tensor, grad: Any, state: dict, group: dict) -> None:
+        xp, alpha = p.backend.xp, group["alpha"]
+        if group["weight_decay"]:
+            grad = grad + group["weight_decay"] * p.data
+        if not state:
+            state["step"] = 0
+            state["square_avg"] = xp.zeros_like(p.data)
+            if group["momentum"]:
+                state["momentum_buffer"] = xp.zeros_like(p.data)
+            if group["centered"]:
+                state["grad_avg"] = xp.zeros_like(p.data)
+        state["step"] += 1
+        square_avg = state["square_avg"]
+        square_avg *= alpha
+        square_avg += (1 - alpha) * grad * grad
+        if group["centered"]:  # subtract the squared mean: a running variance
+            grad_avg = state["grad_avg"]
+            grad_avg *= alpha
+            grad_avg += (1 - alpha) * grad
+            rms = xp.sqrt(square_avg - grad_avg * grad_avg) + group["eps"]
+        else:
+            rms = xp.sqrt(square_avg) + group["eps"]
+        if group["momentum"]:
+            buffer = state["momentum_buffer"]
+            buffer *= group["momentum"]
+            buffer += grad / rms
+            p.data -= group["lr"] * buffer
+        else:
+            p.data -= group["lr"] * grad / rms
+
+
+class LRScheduler:
+    """Sets each group's ``lr`` from the initial one and the epoch count; call ``step()``."""
+
+    def __init__(self, optimizer: Optimizer) -> None:
+        self.optimizer = optimizer
+        self.base_lrs = [group.setdefault("initial_lr", group["lr"]) for group in optimizer.param_groups]
+        self.last_epoch = 0
+
+    def lr_at(self, base_lr: float, epoch: int) -> float:
+        raise NotImplementedError  # abstract: each schedule's formula
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        for group, base_lr in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = self.lr_at(base_lr, self.last_epoch)
+
+    def get_last_lr(self) -> list[float]:
+        return [group["lr"] for group in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict:
+        return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.last_epoch = int(state["last_epoch"])
+        self.base_lrs = [float(lr) for lr in state["base_lrs"]]
+
+
+class StepLR(LRScheduler):
+    """lr = base_lr * gamma ** (epoch // step_size)."""
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
+        self.step_size, self.gamma = step_size, gamma
+        super().__init__(optimizer)
+
+    def lr_at(self, base_lr: float, epoch: int) -> float:
+        return base_lr * self.gamma ** (epoch // self.step_size)
+
+
+class CosineAnnealingLR(LRScheduler):
+    """lr follows half a cosine from base_lr down to eta_min over T_max epochs."""
+
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:  # noqa: N803
+        self.T_max, self.eta_min = T_max, eta_min
+        super().__init__(optimizer)
+
+    def lr_at(self, base_lr: float, epoch: int) -> float:
+        return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
