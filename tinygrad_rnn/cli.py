@@ -14,9 +14,9 @@ from .backends import manual_seed
 from .checkpoint import CheckpointError
 from .train import OPTIMIZERS, TrainConfig, TrainingError, build_model, load_checkpoint, sample_text, train
 from .models import CELLS
-from .data import Vocabulary
+from .data import Vocabulary, load_corpus
 
-DEMO_STEPS = 300
+DEMO_STEPS = 500  # about a minute on 2 CPU cores
 
 
 class _Parser(argparse.ArgumentParser):
@@ -87,23 +87,18 @@ def run_demo(args: argparse.Namespace) -> None:
     path = os.path.join(args.out, "checkpoint.npz")
     config = TrainConfig(steps=args.steps, device=args.device, checkpoint=path, eval_every=100,
                          checkpoint_every=100, progress=not args.no_progress)
+    text = load_corpus()
+    vocab = Vocabulary.from_text(text)
     manual_seed(config.seed)
-    untrained = build_model(vars(config), len(Vocabulary.from_text(_corpus())), config.device)
-    vocab = Vocabulary.from_text(_corpus())
+    untrained = build_model(vars(config), len(vocab), config.device)
     print(f"Training a {config.hidden}-unit character LSTM on the bundled Shakespeare "
-          f"({len(_corpus()):,} characters, {len(vocab)} symbols) for {config.steps} steps.")
+          f"({len(text):,} characters, {len(vocab)} symbols) for {config.steps} steps.")
     print("\nBefore training:\n" + sample_text(untrained, vocab, "ROMEO:", 160) + "\n")
     result = train(config)
     print("\nAfter training:\n" + sample_text(result.model, vocab, "ROMEO:", 300) + "\n")
     curve = os.path.join(args.out, "loss_curve.png")
     plot_losses(result, curve)
     print(f"loss {result.train_losses[0]:.3f} -> {result.train_losses[-1]:.3f}; wrote {curve} and {path}")
-
-
-def _corpus() -> str:
-    from .data import load_corpus
-
-    return load_corpus()
 
 
 def plot_losses(result, path: str) -> None:
