@@ -77,31 +77,32 @@ class Function:
     def apply(cls, *inputs: Tensor, **params: Any) -> Any:
         """Run the op on tensors; record it when grad mode is on and an input requires grad."""
         backend = inputs[0].backend
-        for other in inputs:
-            if other.backend is not backend:
-                devices = " and ".join(dict.fromkeys(t.device for t in inputs))
-                raise RuntimeError(
-                    f"{op_name(cls)}: expected all tensors on the same device, got {devices}; "
-                    f"move them first, e.g. tensor.to({inputs[0].device!r})")
+        arrays, needs = [], []
+        for t in inputs:
+            if t.backend is not backend:
+                raise _device_mismatch(cls, inputs)
+            arrays.append(t.data)
+            needs.append(t.requires_grad)
         fn = cls()
         fn.backend = backend
         fn.xp = backend.xp
         fn.saved = None
-        fn.needs_input_grad = needs = tuple([t.requires_grad for t in inputs])
-        record = grad_mode._mode.enabled and True in needs
+        fn.needs_input_grad = needs = tuple(needs)
         try:
-            result = fn.forward(*[t.data for t in inputs], **params)
+            result = fn.forward(*arrays, **params)
         except ShapeError:
             raise
         except (ValueError, IndexError) as error:
             shapes = ", ".join(str(tuple(t.shape)) for t in inputs)
             raise ShapeError(f"{op_name(cls)}: cannot apply to shapes {shapes}: {error}") from None
         backend = fn.backend  # usually unchanged; a device transfer's forward sets its target
-        if not record:
+        if not (True in needs and grad_mode._mode.enabled):  # nothing to record
             if type(result) is tuple:
                 return tuple([Tensor._wrap(r, backend) for r in result])
             return Tensor._wrap(result, backend)
-        fn.parents = tuple([_edge(t) for t in inputs])
+        # each edge says where an input's gradient goes: the node that made it, or the leaf itself
+        fn.parents = tuple([(t.grad_fn, t._out_index) if t.grad_fn is not None else
+                            ((t, 0) if t.requires_grad else None) for t in inputs])
         fn.retained = None
         if type(result) is tuple:
             fn.num_outputs = len(result)
@@ -124,18 +125,19 @@ class Function:
 def _versions_of_saved(saved: tuple, inputs: tuple, outputs: Any) -> tuple:
     """(version counter, current version) of each tensor whose array the node saved, so that
     backward can tell when one was modified in place after it was saved."""
-    saved_ids = {id(array) for array in saved}
-    tensors = inputs + outputs if type(outputs) is tuple else inputs + (outputs,)
-    return tuple([(t._version, t._version[0]) for t in tensors if id(t.data) in saved_ids])
+    versions = []
+    for t in inputs + outputs if type(outputs) is tuple else inputs + (outputs,):
+        for array in saved:
+            if t.data is array:
+                versions.append((t._version, t._version[0]))
+                break
+    return tuple(versions)
 
 
-def _edge(tensor: Tensor) -> Any:
-    """Where the gradient of ``tensor`` goes: its grad_fn (with output index), the leaf itself, or nowhere."""
-    if tensor.grad_fn is not None:
-        return (tensor.grad_fn, tensor._out_index)
-    if tensor.requires_grad:
-        return (tensor, 0)
-    return None
+def _device_mismatch(cls: type, inputs: tuple) -> RuntimeError:
+    devices = " and ".join(dict.fromkeys(t.device for t in inputs))
+    return RuntimeError(f"{op_name(cls)}: expected all tensors on the same device, got {devices}; "
+                        f"move them first, e.g. tensor.to({inputs[0].device!r})")
 
 
 def topological_order(root: Function) -> list[Function]:

@@ -25,6 +25,9 @@ class NumpyBackend(Backend):
     def to_numpy(self, array: numpy.ndarray) -> numpy.ndarray:
         return array
 
+    def ignore_overflow(self) -> Any:
+        return numpy.errstate(over="ignore")
+
     def scatter_add(self, target: numpy.ndarray, index: Any, values: numpy.ndarray) -> None:
         numpy.add.at(target, index, values)
 

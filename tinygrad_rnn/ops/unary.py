@@ -62,12 +62,10 @@ class Tanh(Function):
 
 class Sigmoid(Function):
     def forward(self, x):
-        # with e = exp(-|x|) in (0, 1]: sigmoid(x) = 1 / (1 + e) for x >= 0 and e / (1 + e)
-        # for x < 0, so exp never overflows and tiny results keep their relative precision
-        xp = self.xp
-        e = xp.exp(-xp.abs(x))
-        r = 1 / (1 + e)
-        y = xp.where(x >= 0, r, e * r)
+        # 1 / (1 + e^-x): for very negative x, e^-x overflows to inf and the result is the
+        # correct limit 0 (the overflow is expected, so it is not warned about)
+        with self.backend.ignore_overflow():
+            y = 1 / (1 + self.xp.exp(-x))
         self.save_for_backward(y)
         return y
 
