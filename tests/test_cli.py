@@ -1,0 +1,208 @@
+"""The ``tinygrad-rnn`` command line, run as a user would: in a subprocess."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tinygrad_rnn import checkpoint
+
+TINY = ["--hidden", "16", "--seq-len", "8", "--batch", "4"]
+CONSOLE_SCRIPT = os.path.join(os.path.dirname(sys.executable), "tinygrad-rnn")
+
+
+def _env():
+    env = {k: v for k, v in os.environ.items() if k != "TINYGRAD_RNN_DEVICE"}
+    env["MPLBACKEND"] = "Agg"
+    return env
+
+
+def cli(*args, cwd=None, timeout=60):
+    return subprocess.run([sys.executable, "-m", "tinygrad_rnn", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, cwd=cwd, env=_env())
+
+
+def assert_one_line_error(proc, *words):
+    """Failed, with exactly one non-empty line on stderr and no traceback."""
+    assert proc.returncode != 0, f"exit status 0; stdout: {proc.stdout[-500:]!r}"
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{proc.stderr}"
+    for word in words:
+        assert word in lines[0], f"{word!r} not in {lines[0]!r}"
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("cli")
+
+
+@pytest.fixture(scope="module")
+def text_file(workdir):
+    rng = random.Random(0)
+    words = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to"]
+    text = " ".join(rng.choice(words) for _ in range(700))
+    path = workdir / "data.txt"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(workdir, text_file):
+    """A checkpoint written by ``train`` (the process result, the checkpoint path)."""
+    path = workdir / "ck.npz"
+    proc = cli("train", "--steps", 5, *TINY, "--data", text_file, "--checkpoint", path, "--no-progress",
+               cwd=workdir)
+    return proc, path
+
+
+# ---- help --------------------------------------------------------------------------------
+@pytest.mark.parametrize("command", [[], ["demo"], ["train"], ["sample"]], ids=["top", "demo", "train", "sample"])
+def test_help(command):
+    proc = cli(*command, "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert "usage:" in proc.stdout and "tinygrad-rnn" in proc.stdout
+    assert proc.stderr == ""
+    if not command:
+        for sub in ("demo", "train", "sample"):
+            assert sub in proc.stdout
+
+
+def test_console_script_exists_and_helps():
+    assert os.path.isfile(CONSOLE_SCRIPT) and os.access(CONSOLE_SCRIPT, os.X_OK), CONSOLE_SCRIPT
+    proc = subprocess.run([CONSOLE_SCRIPT, "--help"], capture_output=True, text=True, timeout=60, env=_env())
+    assert proc.returncode == 0, proc.stderr
+    assert "usage: tinygrad-rnn" in proc.stdout
+
+
+# ---- working runs ------------------------------------------------------------------------
+def test_train_writes_a_checkpoint(trained, text_file):
+    proc, path = trained
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "trained to step 5" in proc.stdout
+    state = checkpoint.load(path)
+    assert state["kind"] == "char-rnn" and state["step"] == 5
+    assert state["config"]["hidden"] == 16 and state["config"]["cell"] == "lstm"
+    assert len(state["history"]["train"]) == 5
+    assert set(state["vocab"]) == set(text_file.read_text())
+
+
+def test_train_resume_continues_to_the_total_steps(workdir, trained, text_file):
+    _, path = trained
+    copy = workdir / "resume.npz"
+    copy.write_bytes(path.read_bytes())
+    proc = cli("train", "--steps", 7, *TINY, "--data", text_file, "--checkpoint", copy, "--resume",
+               "--no-progress", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    assert "trained to step 7" in proc.stdout
+    state = checkpoint.load(copy)
+    assert state["step"] == 7 and len(state["history"]["train"]) == 7
+
+
+def test_sample_prints_text(trained, text_file):
+    _, path = trained
+    proc = cli("sample", "--checkpoint", path, "--length", 20)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    out = proc.stdout.rstrip("\n")
+    assert len(out) >= 20
+    assert set(out) <= set(text_file.read_text()) | {"\n"}
+    again = cli("sample", "--checkpoint", path, "--length", 20)
+    assert again.stdout == proc.stdout  # seeded: the same text twice
+
+
+def test_demo_writes_a_plot_and_a_checkpoint(tmp_path):
+    out = tmp_path / "demo"
+    proc = cli("demo", "--steps", 3, "--out", out, "--no-progress", cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    png = out / "loss_curve.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    state = checkpoint.load(out / "checkpoint.npz")
+    assert state["kind"] == "char-rnn" and state["step"] == 3
+
+
+# ---- one-line errors ---------------------------------------------------------------------
+def test_missing_data_file(workdir):
+    proc = cli("train", "--steps", 2, *TINY, "--data", workdir / "missing.txt", "--no-progress", cwd=workdir)
+    assert_one_line_error(proc, "missing.txt")
+
+
+def test_empty_data_file(workdir):
+    empty = workdir / "empty.txt"
+    empty.write_text("")
+    proc = cli("train", "--steps", 2, *TINY, "--data", empty, "--no-progress", cwd=workdir)
+    assert_one_line_error(proc, "empty")
+
+
+def test_unknown_cell(workdir, text_file):
+    proc = cli("train", "--cell", "foo", *TINY, "--data", text_file, cwd=workdir)
+    assert_one_line_error(proc, "foo")
+
+
+def test_resume_with_another_architecture(workdir, trained, text_file):
+    _, path = trained
+    before = path.read_bytes()
+    proc = cli("train", "--steps", 6, "--hidden", 32, "--seq-len", 8, "--batch", 4, "--data", text_file,
+               "--checkpoint", path, "--resume", "--no-progress", cwd=workdir)
+    assert_one_line_error(proc, "hidden")
+    assert path.read_bytes() == before
+
+
+def test_sample_with_a_text_file(workdir, text_file):
+    assert_one_line_error(cli("sample", "--checkpoint", text_file, cwd=workdir))
+
+
+def test_sample_with_a_npy_file(workdir):
+    path = workdir / "array.npy"
+    np.save(path, np.arange(3.0))
+    assert_one_line_error(cli("sample", "--checkpoint", path, cwd=workdir))
+
+
+def test_sample_with_a_foreign_npz(workdir):
+    path = workdir / "foreign.npz"
+    np.savez(path, w=np.arange(3.0))
+    assert_one_line_error(cli("sample", "--checkpoint", path, cwd=workdir))
+
+
+def test_sample_with_a_missing_checkpoint(workdir):
+    assert_one_line_error(cli("sample", "--checkpoint", workdir / "nope.npz", cwd=workdir), "nope.npz")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cupy") is not None, reason="CuPy is installed")
+def test_cuda_without_cupy(workdir, trained, text_file):
+    proc = cli("train", "--steps", 2, *TINY, "--data", text_file, "--device", "cuda", "--no-progress",
+               cwd=workdir)
+    assert_one_line_error(proc, "CuPy")
+    _, path = trained
+    assert_one_line_error(cli("sample", "--checkpoint", path, "--device", "cuda", cwd=workdir), "CuPy")
+
+
+def test_unknown_device(workdir, text_file):
+    proc = cli("train", "--steps", 2, *TINY, "--data", text_file, "--device", "tpu", "--no-progress",
+               cwd=workdir)
+    assert_one_line_error(proc, "tpu")
+
+
+def test_zero_steps(workdir, text_file):
+    assert_one_line_error(cli("train", "--steps", 0, "--data", text_file, cwd=workdir), "steps")
+
+
+def test_zero_temperature(workdir, trained):
+    _, path = trained
+    assert_one_line_error(cli("sample", "--checkpoint", path, "--temperature", 0, cwd=workdir), "temperature")
+
+
+@pytest.mark.parametrize("args", [[], ["bogus"], ["train", "--resume"], ["train", "--lr", "0"],
+                                  ["sample"], ["sample", "--length", "0", "--checkpoint", "x.npz"]],
+                         ids=["no-command", "unknown-command", "resume-without-checkpoint", "zero-lr",
+                              "sample-without-checkpoint", "zero-length"])
+def test_other_usage_errors(workdir, args):
+    assert_one_line_error(cli(*args, cwd=workdir))

@@ -1,0 +1,190 @@
+"""tinygrad_rnn.train: bit-for-bit resume on CPU, architecture checks, learning at all."""
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import pytest
+
+import tinygrad_rnn.train as train_module
+from tinygrad_rnn import checkpoint
+from tinygrad_rnn.train import TrainConfig, TrainingError, train
+
+
+@pytest.fixture
+def text_file(tmp_path):
+    """~3,000 characters with some structure (words from a small alphabet)."""
+    rng = random.Random(0)
+    words = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to"]
+    text = ""
+    while len(text) < 3000:
+        text += rng.choice(words) + rng.choice([" ", " ", " ", ", ", ".\n"])
+    path = tmp_path / "data.txt"
+    path.write_text(text[:3000], encoding="utf-8")
+    return str(path)
+
+
+def _config(data, checkpoint_path, **overrides):
+    settings = dict(cell="lstm", hidden=16, layers=1, seq_len=8, batch=4, steps=6, lr=1e-2, optim="adam",
+                    data=data, checkpoint=str(checkpoint_path), seed=0, eval_every=0, checkpoint_every=0,
+                    progress=False)
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def _quiet(message):
+    pass
+
+
+def _run(data, checkpoint_path, **overrides):
+    return train(_config(data, checkpoint_path, **overrides), log=_quiet)
+
+
+def _assert_same_run(straight, resumed):
+    assert resumed.steps_done == straight.steps_done
+    assert resumed.train_losses == straight.train_losses
+    assert resumed.val_losses == straight.val_losses
+    expected, actual = straight.model.state_dict(), resumed.model.state_dict()
+    assert list(actual) == list(expected)
+    for name in expected:
+        np.testing.assert_array_equal(actual[name].numpy(), expected[name].numpy(), err_msg=name)
+
+
+RESUME_CASES = [
+    pytest.param(dict(cell="lstm", optim="adam"), id="lstm-adam"),
+    pytest.param(dict(cell="gru", optim="sgd", lr=0.5), id="gru-sgd"),
+    pytest.param(dict(cell="rnn", optim="rmsprop"), id="rnn-rmsprop"),
+    pytest.param(dict(cell="lstm", optim="adam", layers=2, dropout=0.3), id="lstm-adam-2layer-dropout"),
+    pytest.param(dict(cell="gru", optim="adamw", layers=2, dropout=0.3), id="gru-adamw-2layer-dropout"),
+]
+
+
+@pytest.mark.parametrize("settings", RESUME_CASES)
+def test_resume_is_bit_for_bit(tmp_path, text_file, settings):
+    straight = _run(text_file, tmp_path / "straight.npz", steps=6, **settings)
+    assert len(straight.train_losses) == 6 and straight.steps_done == 6
+
+    first = _run(text_file, tmp_path / "resumed.npz", steps=3, **settings)
+    assert first.steps_done == 3 and os.path.exists(tmp_path / "resumed.npz")
+    assert first.train_losses == straight.train_losses[:3]
+    resumed = _run(text_file, tmp_path / "resumed.npz", steps=6, resume=True, **settings)
+    _assert_same_run(straight, resumed)
+
+    # the final checkpoints agree too
+    a, b = checkpoint.load(tmp_path / "straight.npz"), checkpoint.load(tmp_path / "resumed.npz")
+    assert a["step"] == b["step"] == 6 and a["batcher"] == b["batcher"]
+    for name in a["model"]:
+        np.testing.assert_array_equal(a["model"][name].numpy(), b["model"][name].numpy())
+
+
+def test_dropout_is_in_effect(tmp_path, text_file):
+    """The dropout resume cases are not vacuous: dropout changes the run, and the seed matters."""
+    plain = _run(text_file, tmp_path / "a.npz", layers=2, dropout=0.0, steps=3)
+    dropped = _run(text_file, tmp_path / "b.npz", layers=2, dropout=0.3, steps=3)
+    assert plain.train_losses != dropped.train_losses
+
+
+def test_resume_across_passes_and_with_validation(tmp_path):
+    """Short text: the run wraps around the data (state reset) and evaluates on the way."""
+    path = tmp_path / "short.txt"
+    path.write_text("the quick brown fox jumps over the lazy dog. " * 6)
+    settings = dict(eval_every=2, steps=14)
+    straight = _run(str(path), tmp_path / "a.npz", **settings)
+    assert straight.val_losses and [s for s, _ in straight.val_losses] == list(range(2, 15, 2))
+    for cut in (5, 6, 7):  # the train batcher has 6 batches per pass here
+        _run(str(path), tmp_path / f"b{cut}.npz", **{**settings, "steps": cut})
+        resumed = _run(str(path), tmp_path / f"b{cut}.npz", resume=True, **settings)
+        _assert_same_run(straight, resumed)
+
+
+def test_periodic_checkpoints_resume_exactly(tmp_path, text_file, monkeypatch):
+    """Resuming from the step-4 checkpoint of a run that saves every 2 steps."""
+    real_save, saved_steps = checkpoint.save, []
+
+    def save_and_keep_a_copy(state, path):
+        real_save(state, path)
+        saved_steps.append(state["step"])
+        real_save(state, tmp_path / f"step{state['step']}.npz")
+
+    monkeypatch.setattr(checkpoint, "save", save_and_keep_a_copy)
+    straight = _run(text_file, tmp_path / "a.npz", steps=6, checkpoint_every=2)
+    monkeypatch.undo()
+    assert saved_steps == [2, 4, 6, 6]  # periodic, then the final save
+    resumed = _run(text_file, tmp_path / "step4.npz", steps=6, resume=True)
+    _assert_same_run(straight, resumed)
+
+
+def test_keyboard_interrupt_mid_step_saves_a_checkpoint_that_resumes_exactly(tmp_path, text_file, monkeypatch):
+    """Ctrl-C during a step saves a checkpoint; resuming from it must give the uninterrupted run."""
+    straight = _run(text_file, tmp_path / "a.npz", steps=8)
+    real_clip, calls = train_module.clip_grad_norm_, [0]
+
+    def interrupt_on_fourth_step(*args, **kwargs):  # after forward and backward of step 4
+        calls[0] += 1
+        if calls[0] == 4:
+            raise KeyboardInterrupt
+        return real_clip(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "clip_grad_norm_", interrupt_on_fourth_step)
+    with pytest.raises(KeyboardInterrupt):
+        _run(text_file, tmp_path / "b.npz", steps=8)
+    monkeypatch.undo()
+    saved = checkpoint.load(tmp_path / "b.npz")
+    assert saved["step"] == 3
+    resumed = _run(text_file, tmp_path / "b.npz", steps=8, resume=True)
+    _assert_same_run(straight, resumed)
+
+
+@pytest.mark.parametrize("field, value", [("hidden", 32), ("cell", "gru"), ("layers", 2), ("dropout", 0.5)])
+def test_resuming_with_another_architecture_names_the_field(tmp_path, text_file, field, value):
+    _run(text_file, tmp_path / "ck.npz", steps=2)
+    with pytest.raises(TrainingError) as info:
+        _run(text_file, tmp_path / "ck.npz", steps=4, resume=True, **{field: value})
+    assert isinstance(info.value, ValueError)
+    assert field in str(info.value)
+    assert len(str(info.value).splitlines()) == 1
+    assert checkpoint.load(tmp_path / "ck.npz")["step"] == 2  # the checkpoint is untouched
+
+
+def test_resume_without_a_checkpoint_file_starts_fresh(tmp_path, text_file):
+    straight = _run(text_file, tmp_path / "a.npz", steps=3)
+    fresh = _run(text_file, tmp_path / "b.npz", steps=3, resume=True)
+    _assert_same_run(straight, fresh)
+
+
+def test_resume_from_a_non_checkpoint_is_a_training_error(tmp_path, text_file):
+    bogus = tmp_path / "bogus.npz"
+    bogus.write_text("not a checkpoint")
+    with pytest.raises(TrainingError):
+        _run(text_file, bogus, steps=3, resume=True)
+    checkpoint.save({"kind": "something else"}, tmp_path / "other.npz")
+    with pytest.raises(TrainingError, match="not of a tinygrad-rnn character model"):
+        _run(text_file, tmp_path / "other.npz", steps=3, resume=True)
+
+
+@pytest.mark.parametrize("overrides, word", [
+    (dict(cell="foo"), "cell"), (dict(optim="nope"), "optimizer"), (dict(steps=0), "steps"),
+    (dict(hidden=0), "hidden"), (dict(lr=0.0), "lr"), (dict(resume=True, checkpoint=None), "checkpoint"),
+])
+def test_invalid_configs_raise_training_error(tmp_path, text_file, overrides, word):
+    with pytest.raises(TrainingError, match=word):
+        _run(text_file, tmp_path / "ck.npz", **overrides)
+
+
+def test_missing_and_empty_data_files(tmp_path):
+    with pytest.raises(TrainingError, match="not found"):
+        _run(str(tmp_path / "missing.txt"), tmp_path / "ck.npz")
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(TrainingError, match="empty"):
+        _run(str(tmp_path / "empty.txt"), tmp_path / "ck.npz")
+
+
+def test_training_loss_decreases_on_repetitive_text(tmp_path):
+    path = tmp_path / "abc.txt"
+    path.write_text("abc" * 1000)
+    result = _run(str(path), tmp_path / "ck.npz", steps=40, lr=1e-2)
+    losses = result.train_losses
+    assert len(losses) == 40 and all(np.isfinite(losses))
+    assert np.mean(losses[-5:]) < np.mean(losses[:5])
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
