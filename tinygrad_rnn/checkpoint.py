@@ -14,7 +14,7 @@ import tempfile
 import zipfile
 from typing import Any
 
-from .backends import get_backend
+from .backends import canonical_device, get_backend
 from .backends.npz import read_npz, write_npz
 from .tensor import Tensor
 
@@ -72,6 +72,9 @@ def save(state: Any, path: str | os.PathLike) -> None:
             write_npz(stream, arrays)
             stream.flush()
             os.fsync(stream.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp's private 0600 would outlive the rename
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
@@ -101,6 +104,8 @@ def load(path: str | os.PathLike, device: str | None = None) -> Any:
     ``FileNotFoundError`` when there is no file.
     """
     path = os.fspath(path)
+    if device is not None:
+        device = canonical_device(device)  # a bad device is the caller's error, not the file's
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no checkpoint at {path!r}")
     try:

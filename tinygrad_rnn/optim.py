@@ -79,11 +79,12 @@ class Optimizer:
         if len(groups) != len(self.param_groups):
             raise ValueError(f"{type(self).__name__}.load_state_dict: the saved state has "
                              f"{len(groups)} parameter groups, this optimizer {len(self.param_groups)}")
-        params = []
-        for saved, group in zip(groups, self.param_groups):
+        for saved, group in zip(groups, self.param_groups):  # check everything before changing anything
             if len(saved["params"]) != len(group["params"]):
                 raise ValueError(f"{type(self).__name__}.load_state_dict: a saved group has "
                                  f"{len(saved['params'])} parameters, this one {len(group['params'])}")
+        params = []
+        for saved, group in zip(groups, self.param_groups):
             group.update({k: v for k, v in saved.items() if k != "params"})
             params.extend(group["params"])
         self.state = {}

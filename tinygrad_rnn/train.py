@@ -8,10 +8,13 @@ seeded from (seed, step), so a resumed run is bit-for-bit the run never interrup
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from . import checkpoint, optim
 from .backends import manual_seed
@@ -60,10 +63,12 @@ class TrainConfig:
         for name in ("hidden", "layers", "seq_len", "batch", "steps"):
             if getattr(self, name) < 1:
                 raise TrainingError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0:
+        if not self.lr > 0:  # also rejects NaN
             raise TrainingError(f"--lr must be positive, got {self.lr}")
         if self.resume and not self.checkpoint:
             raise TrainingError("--resume needs --checkpoint PATH")
+        if self.checkpoint and not os.path.isdir(os.path.dirname(os.path.abspath(self.checkpoint))):
+            raise TrainingError(f"the folder of --checkpoint {self.checkpoint} does not exist")
 
 
 @dataclass
@@ -180,32 +185,39 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
     bar = tqdm(total=config.steps, initial=start, disable=not config.progress, unit="step",
                dynamic_ncols=True, leave=True)
     tokens_per_step, started = config.batch * config.seq_len, time.perf_counter()
+    before_step = (train_data.position, state, result.steps_done)
     try:
-        for step in range(start, config.steps):
-            manual_seed(config.seed * 1_000_003 + step)   # dropout noise depends on (seed, step) only
-            if train_data.position >= len(train_data):
-                state = None                              # a new pass over the text: fresh state
-            loss, state = _loss(model, *train_data.next_batch(), state)
-            optimizer.zero_grad()
-            loss.backward()
-            if config.clip:
-                clip_grad_norm_(model.parameters(), config.clip)
-            optimizer.step()
-            state = detach_state(state)                   # truncated BPTT: cut the graph here
-            result.train_losses.append(loss.item())
-            result.steps_done = step + 1
-            elapsed = time.perf_counter() - started
-            bar.set_postfix(loss=f"{result.train_losses[-1]:.3f}",
-                            tok_s=f"{tokens_per_step * (step + 1 - start) / max(elapsed, 1e-9):.0f}")
-            bar.update(1)
-            if val_data is not None and config.eval_every and result.steps_done % config.eval_every == 0:
-                result.val_losses.append((result.steps_done, evaluate(model, val_data)))
-                bar.write(f"step {result.steps_done}: train loss {result.train_losses[-1]:.3f}, "
-                          f"validation loss {result.val_losses[-1][1]:.3f}")
-            if config.checkpoint_every and result.steps_done % config.checkpoint_every == 0:
-                save()
+        with _interrupts_between_steps() as interrupted:
+            for step in range(start, config.steps):
+                before_step = (train_data.position, state, result.steps_done)  # saved if cut short
+                manual_seed(config.seed * 1_000_003 + step)   # dropout noise depends on (seed, step) only
+                if train_data.position >= len(train_data):
+                    state = None                              # a new pass over the text: fresh state
+                loss, state = _loss(model, *train_data.next_batch(), state)
+                optimizer.zero_grad()
+                loss.backward()
+                if config.clip:
+                    clip_grad_norm_(model.parameters(), config.clip)
+                optimizer.step()
+                state = detach_state(state)                   # truncated BPTT: cut the graph here
+                result.train_losses.append(loss.item())
+                result.steps_done = step + 1
+                elapsed = time.perf_counter() - started
+                bar.set_postfix(loss=f"{result.train_losses[-1]:.3f}",
+                                tok_s=f"{tokens_per_step * (step + 1 - start) / max(elapsed, 1e-9):.0f}")
+                bar.update(1)
+                if val_data is not None and config.eval_every and result.steps_done % config.eval_every == 0:
+                    result.val_losses.append((result.steps_done, evaluate(model, val_data)))
+                    bar.write(f"step {result.steps_done}: train loss {result.train_losses[-1]:.3f}, "
+                              f"validation loss {result.val_losses[-1][1]:.3f}")
+                if config.checkpoint_every and result.steps_done % config.checkpoint_every == 0:
+                    save()
+                if interrupted():
+                    raise KeyboardInterrupt
     except KeyboardInterrupt:
         bar.close()
+        if result.steps_done == before_step[2]:  # the step was cut short: it never happened
+            train_data.position, state = before_step[:2]
         save()
         log(f"interrupted at step {result.steps_done}" +
             (f"; checkpoint saved to {config.checkpoint}" if config.checkpoint else ""))
@@ -213,6 +225,23 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
     bar.close()
     save()
     return result
+
+
+@contextlib.contextmanager
+def _interrupts_between_steps() -> Iterator[Callable[[], bool]]:
+    """Let Ctrl-C finish the current step first, so the checkpoint saved on interrupt is a
+    consistent state (parameters, optimizer, data position and carried state all after the
+    same step). Yields a function telling whether Ctrl-C was pressed. Only the main thread
+    can handle signals; elsewhere Ctrl-C interrupts as usual."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    pressed = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    try:
+        yield lambda: bool(pressed)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _encode_known(vocab: Vocabulary, text: str, path: str | None) -> list[int]:

@@ -16,5 +16,8 @@ def read_npz(path: str) -> dict[str, Any]:
 
     Raises ``ValueError`` (also for truncated files) or ``OSError``.
     """
-    with numpy.load(path, allow_pickle=False) as archive:
+    loaded = numpy.load(path, allow_pickle=False)
+    if not isinstance(loaded, numpy.lib.npyio.NpzFile):
+        raise ValueError("a single .npy array, not an .npz archive")
+    with loaded as archive:
         return {name: archive[name] for name in archive.files}

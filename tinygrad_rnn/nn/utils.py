@@ -24,15 +24,15 @@ def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float, norm
         return Tensor(0.0)
     backend = params[0].backend
     xp = backend.xp
-    if norm_type == math.inf:
-        total = max(float(xp.abs(p.grad.data).max()) for p in params)
+    if norm_type == math.inf:  # xp.max, unlike Python's max, carries a NaN through
+        total = float(xp.max(xp.stack([xp.abs(p.grad.data).max() for p in params])))
     else:
         total = sum(float((xp.abs(p.grad.data) ** norm_type).sum()) for p in params) ** (1.0 / norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the gradients "
                            f"is {total}, not finite; set error_if_nonfinite=False to clip anyway")
     scale = max_norm / (total + 1e-6)
-    if scale < 1.0:
+    if not scale >= 1.0:  # also for a NaN norm, which then spreads to the gradients as in PyTorch
         for p in params:
             p.grad.data = p.grad.data * p.grad.data.dtype.type(scale)
     return Tensor(total, dtype=params[0].dtype, device=params[0].device)
