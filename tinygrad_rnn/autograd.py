@@ -59,7 +59,8 @@ class Function:
     """
 
     __slots__ = ("backend", "xp", "parents", "saved", "needs_input_grad", "num_outputs",
-                 "versions", "retained", "__weakref__", "__dict__")
+                 "versions", "retained", "scope", "tag", "output_shapes", "output_dtype",
+                 "__weakref__", "__dict__")
 
     # ---- what subclasses write --------------------------------------------
     def forward(self, *arrays: Any, **params: Any) -> Any:
@@ -103,12 +104,17 @@ class Function:
         # each edge says where an input's gradient goes: the node that made it, or the leaf itself
         fn.parents = tuple([(t.grad_fn, t._out_index) if t.grad_fn is not None else
                             ((t, 0) if t.requires_grad else None) for t in inputs])
-        fn.retained = None
+        fn.retained = fn.tag = None
+        fn.scope = grad_mode._mode.scope  # labels for the graph pictures (see grad_mode.scope)
         if type(result) is tuple:
             fn.num_outputs = len(result)
+            fn.output_shapes = tuple([r.shape for r in result])
+            fn.output_dtype = result[0].dtype
             outputs = tuple([Tensor._wrap(r, backend, fn, i) for i, r in enumerate(result)])
         else:
             fn.num_outputs = 1
+            fn.output_shapes = (result.shape,)
+            fn.output_dtype = result.dtype
             outputs = Tensor._wrap(result, backend, fn, 0)
         fn.versions = _versions_of_saved(fn.saved, inputs, outputs) if fn.saved else ()
         return outputs
@@ -163,11 +169,16 @@ def topological_order(root: Function) -> list[Function]:
     return postorder
 
 
-def run_backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
-    """Propagate ``grad`` (an array shaped like ``root``) from ``root`` to every leaf."""
+def run_backward(root: Tensor, grad: Any, retain_graph: bool, observe: Any = None) -> None:
+    """Propagate ``grad`` (an array shaped like ``root``) from ``root`` to every leaf.
+
+    With ``observe(target, index, gradient)`` every gradient is reported to it instead of
+    being stored in the leaves' ``.grad``: each node's summed output gradient and each leaf's
+    incoming gradients (the graph pictures use this to colour nodes by gradient norm).
+    """
     stored = {id(grad)}  # ids of arrays the caller or an earlier .grad owns: copy before storing
     if root.grad_fn is None:  # a leaf: its gradient is just grad
-        _accumulate_into(root, grad, stored)
+        _deliver(root, grad, stored, observe)
         return
     order = topological_order(root.grad_fn)
     pending: dict[Function, list] = {}
@@ -187,7 +198,11 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
                     f"{node.name}: a tensor saved for backward was modified in place after it was "
                     f"saved (version {version}, now {cell[0]}); use an out-of-place op "
                     "(a = a + b instead of a.add_(b)) or clone() it before modifying")
-        if node.retained is not None:
+        if observe is not None:
+            for index, g in enumerate(slots):
+                if g is not None:
+                    observe(node, index, g)
+        elif node.retained is not None:
             for index, ref in node.retained:
                 tensor = ref()
                 if tensor is not None and slots[index] is not None:
@@ -202,10 +217,17 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
             if isinstance(target, Function):
                 _add_to_slot(pending, target, index, g)
             else:
-                _accumulate_into(target, g, stored)
+                _deliver(target, g, stored, observe)
         if not retain_graph:
             node.saved = FREED
             node.parents = ()
+
+
+def _deliver(leaf: Tensor, g: Any, stored: set, observe: Any) -> None:
+    if observe is None:
+        _accumulate_into(leaf, g, stored)
+    else:
+        observe(leaf, 0, g)
 
 
 def _add_to_slot(pending: dict, node: Function, index: int, g: Any) -> None:

@@ -23,6 +23,7 @@ import math
 from typing import Any
 
 from ..factories import zeros
+from ..grad_mode import tag
 from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
@@ -33,19 +34,19 @@ NONLINEARITIES = ("tanh", "relu")
 def rnn_step(x_proj: Tensor, h: Tensor, w_hh_t: Tensor, nonlinearity: str = "tanh") -> Tensor:
     """The chapter's 5.1: h_t = tanh(U x_t + W h_{t-1} + b)."""
     pre_activation = x_proj + h @ w_hh_t
-    return pre_activation.tanh() if nonlinearity == "tanh" else pre_activation.relu()
+    return tag(pre_activation.tanh() if nonlinearity == "tanh" else pre_activation.relu(), "h")
 
 
 def lstm_step(x_proj: Tensor, h: Tensor, c: Tensor, w_hh_t: Tensor) -> tuple[Tensor, Tensor]:
     """The chapter's 5.2, one time step; returns (h_t, C_t)."""
     gates = x_proj + h @ w_hh_t                 # W_* [h_{t-1}, x_t] + b_* for all four gates
     i, f, g, o = gates.chunk(4, axis=-1)
-    i = i.sigmoid()                             # input gate      i_t = σ(W_i [h_{t-1}, x_t] + b_i)
-    f = f.sigmoid()                             # forget gate     f_t = σ(W_f [h_{t-1}, x_t] + b_f)
-    g = g.tanh()                                # candidate cell C~_t = tanh(W_C [h_{t-1}, x_t] + b_C)
-    o = o.sigmoid()                             # output gate     o_t = σ(W_o [h_{t-1}, x_t] + b_o)
-    c = f * c + i * g                           # cell state      C_t = f_t * C_{t-1} + i_t * C~_t
-    h = o * c.tanh()                            # hidden state    h_t = o_t * tanh(C_t)
+    i = tag(i.sigmoid(), "input gate")          # i_t = σ(W_i [h_{t-1}, x_t] + b_i)
+    f = tag(f.sigmoid(), "forget gate")         # f_t = σ(W_f [h_{t-1}, x_t] + b_f)
+    g = tag(g.tanh(), "candidate cell")         # C~_t = tanh(W_C [h_{t-1}, x_t] + b_C)
+    o = tag(o.sigmoid(), "output gate")         # o_t = σ(W_o [h_{t-1}, x_t] + b_o)
+    c = tag(f * c + i * g, "c")                 # cell state    C_t = f_t * C_{t-1} + i_t * C~_t
+    h = tag(o * c.tanh(), "h")                  # hidden state  h_t = o_t * tanh(C_t)
     return h, c
 
 
@@ -63,10 +64,10 @@ def gru_step(x_proj: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None) -> 
         h_proj = h_proj + b_hh
     x_r, x_z, x_n = x_proj.chunk(3, axis=-1)
     h_r, h_z, h_n = h_proj.chunk(3, axis=-1)
-    r = (x_r + h_r).sigmoid()                   # reset gate   r_t = σ(W_ir x_t + W_hr h_{t-1} + b_r)
-    z = (x_z + h_z).sigmoid()                   # update gate  z_t = σ(W_iz x_t + W_hz h_{t-1} + b_z)
-    n = (x_n + r * h_n).tanh()                  # new state    n_t = tanh(W_in x_t + r_t * (W_hn h_{t-1} + b_hn))
-    return n + z * (h - n)                      # h_t = (1 - z_t) * n_t + z_t * h_{t-1}, one op fewer
+    r = tag((x_r + h_r).sigmoid(), "reset gate")        # r_t = σ(W_ir x_t + W_hr h_{t-1} + b_r)
+    z = tag((x_z + h_z).sigmoid(), "update gate")       # z_t = σ(W_iz x_t + W_hz h_{t-1} + b_z)
+    n = tag((x_n + r * h_n).tanh(), "new state")        # n_t = tanh(W_in x_t + r_t * (W_hn h_{t-1} + b_hn))
+    return tag(n + z * (h - n), "h")            # h_t = (1 - z_t) * n_t + z_t * h_{t-1}, one op fewer
 
 
 def add_recurrent_weights(module: Module, suffix: str, input_size: int, hidden_size: int,

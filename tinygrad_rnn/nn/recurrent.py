@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..factories import zeros
+from ..grad_mode import scope
 from ..ops import cat, stack
 from ..tensor import Tensor
 from . import functional as F
@@ -81,15 +82,17 @@ class _Recurrent(Module):
         suffix = self._suffix(layer, direction)
         w_ih, w_hh = getattr(self, "weight_ih" + suffix), getattr(self, "weight_hh" + suffix)
         b_ih, b_hh = getattr(self, "bias_ih" + suffix), getattr(self, "bias_hh" + suffix)
-        inputs = project_input(x, w_ih, b_ih, b_hh if self.folds_hidden_bias else None).unbind(0)
-        w_hh_t = w_hh.T  # transposed once, used by every step
-        recurrent_bias = None if self.folds_hidden_bias else b_hh
-        steps = range(len(inputs) - 1, -1, -1) if direction else range(len(inputs))
-        hidden = [None] * len(inputs)
-        for t in steps:
-            state = self.step(inputs[t], state, w_hh_t, recurrent_bias)
-            hidden[t] = state[0]
-        return stack(hidden), state
+        with scope(layer=layer, direction="reverse" if direction else "forward"):  # for the pictures
+            inputs = project_input(x, w_ih, b_ih, b_hh if self.folds_hidden_bias else None).unbind(0)
+            w_hh_t = w_hh.T  # transposed once, used by every step
+            recurrent_bias = None if self.folds_hidden_bias else b_hh
+            steps = range(len(inputs) - 1, -1, -1) if direction else range(len(inputs))
+            hidden = [None] * len(inputs)
+            for t in steps:
+                with scope(t=t):
+                    state = self.step(inputs[t], state, w_hh_t, recurrent_bias)
+                hidden[t] = state[0]
+            return stack(hidden), state
 
     # ---- checks ------------------------------------------------------------------------
     def _time_major(self, input: Tensor) -> tuple[Tensor, bool]:  # noqa: A002

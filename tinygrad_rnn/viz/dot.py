@@ -1,0 +1,305 @@
+"""``to_dot``: the recorded graph as a Graphviz ``Digraph`` (no ``dot`` binary needed).
+
+The walk is iterative and names nodes by discovery order (``op0``, ``leaf3``), never
+by ``id()``, so the same program always gives the same DOT text. Node kinds:
+
+- op nodes (grey boxes): one per recorded ``Function``, labelled with the op's name;
+- parameters (blue) named by their module path (``lstm.weight_ih_l0``) or ``.name``;
+- inputs (green): other leaves that require grad;
+- values (yellow ellipses): outputs of ops named with ``tag`` (gates, ``h``, ``c``);
+- outputs (double octagons): the tensors passed to ``to_dot``.
+
+``group="timestep"`` draws each time step (the ``t=N`` scope recorded by the recurrent
+layers) as a cluster, with the recurrent edges between clusters in red;
+``collapse="timestep"`` draws each step as one node; ``steps=(first, last)`` keeps the
+first and last steps and elides the middle. ``grad_flow=True`` colours nodes by log10
+of their gradient norm; ``backward_order=True`` numbers ops in the order backward
+visits them.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Iterable
+
+import graphviz
+
+from ..autograd import FREED, Function, run_backward, topological_order
+from ..tensor import Tensor
+
+LARGE_GRAPH = 1500  # op nodes beyond which a flat picture is unreadable
+STYLE = {
+    "op": dict(shape="box", style="rounded,filled", fillcolor="#e8e8e8"),
+    "parameter": dict(shape="box", style="filled", fillcolor="#c6dbef"),
+    "input": dict(shape="box", style="filled", fillcolor="#c7e9c0"),
+    "value": dict(shape="ellipse", style="filled", fillcolor="#fff2b3"),
+    "output": dict(shape="doubleoctagon", style="filled", fillcolor="#fdd0a2"),
+    "step": dict(shape="box3d", style="filled", fillcolor="#fff2b3"),
+    "elided": dict(shape="plaintext"),
+}
+RECURRENT_EDGE = dict(color="#b2182b", penwidth="2")
+
+
+def _shape_text(shape: tuple) -> str:
+    return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _parameter_names(params: Any) -> dict[int, str]:
+    """id(tensor) -> name from a Module, a dict of name -> tensor, or (name, tensor) pairs."""
+    if params is None:
+        return {}
+    if hasattr(params, "named_parameters"):
+        params = params.named_parameters()
+    elif isinstance(params, dict):
+        params = params.items()
+    return {id(tensor): name for name, tensor in params}
+
+
+class _Walk:
+    """Every node reachable from the outputs, with deterministic ids and the edges between them."""
+
+    def __init__(self, outputs: Iterable[Tensor]) -> None:
+        self.ops: list[Function] = []
+        self.op_ids: dict[Function, int] = {}
+        self.leaves: list[Tensor] = []
+        self.leaf_ids: dict[int, int] = {}
+        self.edges: list[tuple[str, str]] = []  # (producer node name, consumer node name)
+        stack = []
+        for tensor in outputs:
+            if tensor.grad_fn is not None and tensor.grad_fn not in self.op_ids:
+                stack.append(self._add_op(tensor.grad_fn))
+        while stack:
+            node = stack.pop()
+            if node.saved is FREED:
+                raise RuntimeError("to_dot: this graph was freed by backward(); draw it before "
+                                   "backward, or call backward(retain_graph=True) first")
+            for edge in node.parents:
+                if edge is None:
+                    continue
+                source, index = edge
+                if isinstance(source, Function):
+                    if source not in self.op_ids:
+                        stack.append(self._add_op(source))
+                    self.edges.append((self.value_name(source, index), self.op_name(node)))
+                else:
+                    self.edges.append((self.leaf_name(source), self.op_name(node)))
+
+    def _add_op(self, node: Function) -> Function:
+        self.op_ids[node] = len(self.ops)
+        self.ops.append(node)
+        return node
+
+    def op_name(self, node: Function) -> str:
+        return f"op{self.op_ids[node]}"
+
+    def value_name(self, node: Function, index: int) -> str:
+        """Where an op's output comes from in the picture: its tag node, or the op itself."""
+        return f"value{self.op_ids[node]}" if node.tag else self.op_name(node)
+
+    def leaf_name(self, tensor: Tensor) -> str:
+        key = id(tensor)
+        if key not in self.leaf_ids:
+            self.leaf_ids[key] = len(self.leaves)
+            self.leaves.append(tensor)
+        return f"leaf{self.leaf_ids[key]}"
+
+
+def _step_key(node: Function) -> tuple | None:
+    """The scope labels up to and including ``t=N``: which time step (of which layer) a node is in."""
+    for position, label in enumerate(node.scope):
+        if label.startswith("t="):
+            return node.scope[:position + 1]
+    return None
+
+
+def _step_of(key: tuple) -> int:
+    return int(key[-1][2:])
+
+
+def _cluster_label(key: tuple) -> str:
+    return ", ".join(key)
+
+
+def _gradient_norms(root: Tensor) -> dict[Any, float]:
+    """||dL/d(value)|| for every op output and leaf, by a backward pass that stores nothing."""
+    if root.data.size != 1:
+        raise ValueError(f"to_dot(grad_flow=True): the first output must be the scalar loss, "
+                         f"got shape {root.shape}")
+    squares: dict[Any, float] = {}
+
+    def observe(target: Any, index: int, grad: Any) -> None:
+        key = target if isinstance(target, Function) else id(target)
+        xp = root.backend.xp
+        squares[key] = squares.get(key, 0.0) + float(xp.sum(grad.astype("float64") ** 2))
+
+    run_backward(root, root.backend.xp.ones_like(root.data), retain_graph=True, observe=observe)
+    return {key: math.sqrt(value) for key, value in squares.items()}
+
+
+def _heat_colour(fraction: float) -> str:
+    """Blue (0) through pale yellow (0.5) to red (1)."""
+    stops = [(0.0, (44, 123, 182)), (0.5, (255, 255, 191)), (1.0, (215, 25, 28))]
+    fraction = min(max(fraction, 0.0), 1.0)
+    for (f0, c0), (f1, c1) in zip(stops, stops[1:]):
+        if fraction <= f1:
+            w = (fraction - f0) / (f1 - f0)
+            return "#" + "".join(f"{round(a + (b - a) * w):02x}" for a, b in zip(c0, c1))
+    return "#d7191c"
+
+
+def to_dot(*outputs: Tensor, params: Any = None, show: Iterable[str] = ("shape",), rankdir: str = "TB",
+           group: str | None = None, collapse: str | None = None, steps: tuple[int, int] | None = None,
+           grad_flow: bool = False, backward_order: bool = False) -> graphviz.Digraph:
+    """The computation graph that produced ``outputs`` as a ``graphviz.Digraph``.
+
+    ``params``: a Module (or name -> tensor dict) whose parameter names label the leaves.
+    ``show``: any of "shape", "dtype", "value" (mean and norm of leaves), "grad" (norm of
+    leaves' ``.grad``). ``group="timestep"``/``collapse="timestep"``/``steps``: the unrolled
+    views; ``grad_flow``: colour by gradient norm (the first output must be the loss);
+    ``backward_order``: number ops in the order backward visits them.
+    """
+    for label, value in (("group", group), ("collapse", collapse)):
+        if value not in (None, "none", "timestep"):
+            raise ValueError(f"to_dot: {label} must be 'timestep' or None, got {value!r}")
+    if not outputs or not all(isinstance(t, Tensor) for t in outputs):
+        raise TypeError("to_dot: pass one or more tensors (e.g. the loss)")
+    show = set(show)
+    walk = _Walk(outputs)
+    if len(walk.ops) > LARGE_GRAPH and collapse != "timestep" and steps is None:
+        warnings.warn(f"to_dot: {len(walk.ops)} op nodes make an unreadable picture; use "
+                      "collapse='timestep' and/or steps=(2, 2) to draw the unrolled loop compactly",
+                      stacklevel=2)
+    names = _parameter_names(params)
+    norms = _gradient_norms(outputs[0]) if grad_flow else {}
+    visit = {}
+    if backward_order and outputs[0].grad_fn is not None:
+        visit = {node: k for k, node in enumerate(topological_order(outputs[0].grad_fn), start=1)}
+
+    # ---- which picture node each graph node becomes (steps collapsed or elided) -----------
+    keys = {node: _step_key(node) for node in walk.ops}
+    by_prefix: dict[tuple, list[int]] = {}
+    for key in set(k for k in keys.values() if k):
+        by_prefix.setdefault(key[:-1], []).append(_step_of(key))
+    kept: set = set()
+    for prefix, ts in by_prefix.items():
+        ts.sort()
+        first, last = steps if steps is not None else (len(ts), 0)
+        kept.update(prefix + (f"t={t}",) for i, t in enumerate(ts) if i < first or i >= len(ts) - last)
+    clusters_order = sorted(kept, key=lambda k: (k[:-1], _step_of(k)))
+    cluster_index = {key: i for i, key in enumerate(clusters_order)}
+    prefix_index = {prefix: i for i, prefix in enumerate(sorted(by_prefix))}
+    representative: dict[str, str] = {}  # picture node standing in for a collapsed or elided one
+    clusters: dict[tuple, list[tuple[str, str, dict]]] = {}
+    plain: list[tuple[str, str, dict]] = []
+
+    def place(name: str, label: str, kind: str, key: tuple | None, extra: dict | None = None) -> None:
+        attributes = {**STYLE[kind], **(extra or {})}
+        if key is not None and key not in kept:
+            representative[name] = f"elided{prefix_index[key[:-1]]}"
+        elif key is not None and collapse == "timestep":
+            representative[name] = f"step{cluster_index[key]}"
+        elif key is not None and group == "timestep":
+            clusters.setdefault(key, []).append((name, label, attributes))
+        else:
+            plain.append((name, label, attributes))
+
+    def coloured(key: Any, attributes: dict) -> dict:
+        if key in norms and norms[key] > 0:
+            attributes["fillcolor"] = _heat_colour(_fraction(norms, key))
+        return attributes
+
+    for node in walk.ops:
+        op_id = walk.op_ids[node]
+        text = node.name if node not in visit else f"[{visit[node]}] {node.name}"
+        if "shape" in show and not node.tag:
+            text += "\n" + ", ".join(_shape_text(s) for s in node.output_shapes)
+        if "dtype" in show and not node.tag:
+            text += f"\n{node.output_dtype}"
+        place(f"op{op_id}", text, "op", keys[node], coloured(node, {}) if not node.tag else None)
+        if node.tag:
+            value = node.tag + ("\n" + _shape_text(node.output_shapes[0]) if "shape" in show else "")
+            if node in norms:
+                value += f"\n|grad| {norms[node]:.2e}"
+            place(f"value{op_id}", value, "value", keys[node], coloured(node, {}))
+            walk.edges.append((f"op{op_id}", f"value{op_id}"))
+    for leaf_id, leaf in enumerate(walk.leaves):
+        name = names.get(id(leaf)) or leaf.name
+        kind = "parameter" if name or type(leaf).__name__ == "Parameter" else "input"
+        text = (name or kind) + (("\n" + _shape_text(leaf.shape)) if "shape" in show else "")
+        if "dtype" in show:
+            text += f"\n{leaf.dtype}"
+        if "value" in show:
+            text += f"\nmean {float(leaf.data.mean()):.3g}, norm {_norm(leaf.data):.3g}"
+        if "grad" in show and leaf.grad is not None:
+            text += f"\n|grad| {_norm(leaf.grad.data):.3g}"
+        if id(leaf) in norms:
+            text += f"\n|dL/d| {norms[id(leaf)]:.2e}"
+        place(f"leaf{leaf_id}", text, kind, None, coloured(id(leaf), {}))
+    for out_id, tensor in enumerate(outputs):
+        text = (tensor.name or "output") + ("\n" + _shape_text(tensor.shape) if "shape" in show else "")
+        plain.append((f"out{out_id}", text, dict(STYLE["output"])))
+        source = walk.value_name(tensor.grad_fn, tensor._out_index) if tensor.grad_fn is not None \
+            else walk.leaf_name(tensor)
+        walk.edges.append((source, f"out{out_id}"))
+
+    # ---- emit ---------------------------------------------------------------------------------
+    dot = graphviz.Digraph(name="tinygrad_rnn", graph_attr={"rankdir": rankdir, "fontname": "Helvetica",
+                                                             "newrank": "true"},
+                           node_attr={"fontname": "Helvetica", "fontsize": "10"},
+                           edge_attr={"arrowsize": "0.6"})
+    for name, label, attributes in plain:
+        dot.node(name, graphviz.escape(label), **attributes)
+    for index, key in enumerate(clusters_order):
+        if key in clusters:
+            with dot.subgraph(name=f"cluster_{index}") as cluster:
+                cluster.attr(label=graphviz.escape(_cluster_label(key)), style="rounded,dashed",
+                             color="#888888", fontname="Helvetica")
+                for name, label, attributes in clusters[key]:
+                    cluster.node(name, graphviz.escape(label), **attributes)
+    if collapse == "timestep":
+        for index, key in enumerate(clusters_order):
+            count = sum(1 for node in walk.ops if keys[node] == key)
+            dot.node(f"step{index}", graphviz.escape(f"{_cluster_label(key)}\n{count} ops"), **STYLE["step"])
+    for prefix, index in prefix_index.items():
+        hidden = len(by_prefix[prefix]) - len([k for k in kept if k[:-1] == prefix])
+        if hidden:
+            dot.node(f"elided{index}", graphviz.escape(f"... {hidden} more steps ..."), **STYLE["elided"])
+    step_of_name = {}
+    for node in walk.ops:
+        if keys[node]:
+            step_of_name[f"op{walk.op_ids[node]}"] = step_of_name[f"value{walk.op_ids[node]}"] = keys[node]
+    seen = set()
+    for source, target in walk.edges:
+        a, b = representative.get(source, source), representative.get(target, target)
+        if a == b or (a, b) in seen:
+            continue
+        seen.add((a, b))
+        crosses = (step_of_name.get(source) and step_of_name.get(target)
+                   and step_of_name[source] != step_of_name[target])
+        dot.edge(a, b, **(RECURRENT_EDGE if crosses else {}))
+    if norms:
+        _legend(dot, norms)
+    return dot
+
+
+def _norm(array: Any) -> float:
+    return math.sqrt(float((array.astype("float64") ** 2).sum()))
+
+
+def _fraction(norms: dict, key: Any) -> float:
+    logs = [math.log10(v) for v in norms.values() if v > 0]
+    low, high = min(logs), max(logs)
+    return 0.5 if high == low else (math.log10(norms[key]) - low) / (high - low)
+
+
+def _legend(dot: graphviz.Digraph, norms: dict) -> None:
+    logs = [math.log10(v) for v in norms.values() if v > 0]
+    low, high = min(logs), max(logs)
+    with dot.subgraph(name="cluster_legend") as legend:
+        legend.attr(label="log10 |gradient|", style="rounded", color="#888888", fontname="Helvetica")
+        for k in range(5):
+            value = low + (high - low) * k / 4
+            legend.node(f"legend{k}", f"1e{value:.1f}", shape="box", style="filled",
+                        fillcolor=_heat_colour(k / 4))
+        for k in range(4):
+            legend.edge(f"legend{k}", f"legend{k + 1}", style="invis")
