@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from typing import Any
 
 from .backends import canonical_device, get_backend
 from .backends.npz import read_npz, write_npz
+from .files import write_atomically
 from .tensor import Tensor
 
 FORMAT = "tinygrad_rnn.checkpoint/1"
@@ -64,22 +64,7 @@ def save(state: Any, path: str | os.PathLike) -> None:
     arrays: dict = {}
     structure = {"format": FORMAT, "root": _describe(state, arrays, "")}
     arrays[_META_KEY] = json.dumps(structure)
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write_npz(stream, arrays)
-            stream.flush()
-            os.fsync(stream.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp's private 0600 would outlive the rename
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    write_atomically(os.fspath(path), lambda stream: write_npz(stream, arrays))
 
 
 def _rebuild(node: dict, arrays: Any, device: str | None) -> Any:

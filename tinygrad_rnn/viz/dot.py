@@ -13,7 +13,7 @@ by ``id()``, so the same program always gives the same DOT text. Node kinds:
 layers) as a cluster, with the recurrent edges between clusters in red;
 ``collapse="timestep"`` draws each step as one node; ``steps=(first, last)`` keeps the
 first and last steps and elides the middle. ``grad_flow=True`` colours nodes by log10
-of their gradient norm; ``backward_order=True`` numbers ops in the order backward
+of their gradient norm (the graph must not have been freed by backward); ``backward_order=True`` numbers ops in the order backward
 visits them.
 """
 from __future__ import annotations
@@ -42,6 +42,13 @@ RECURRENT_EDGE = dict(color="#b2182b", penwidth="2")
 
 def _shape_text(shape: tuple) -> str:
     return "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _shapes_text(shapes: tuple) -> str:
+    """One output's shape, or ``30 x (1, 4)`` for many equal ones."""
+    if len(shapes) > 2 and len(set(shapes)) == 1:
+        return f"{len(shapes)} x {_shape_text(shapes[0])}"
+    return ", ".join(_shape_text(s) for s in shapes)
 
 
 def _parameter_names(params: Any) -> dict[int, str]:
@@ -120,19 +127,22 @@ def _cluster_label(key: tuple) -> str:
     return ", ".join(key)
 
 
-def _gradient_norms(root: Tensor) -> dict[Any, float]:
-    """||dL/d(value)|| for every op output and leaf, by a backward pass that stores nothing."""
-    if root.data.size != 1:
-        raise ValueError(f"to_dot(grad_flow=True): the first output must be the scalar loss, "
-                         f"got shape {root.shape}")
+def _gradient_norms(roots: tuple) -> dict[Any, float]:
+    """||dL/d(value)|| for every op output and leaf, by backward passes that store nothing.
+
+    Each output is its own loss (so two models drawn together share one colour scale).
+    """
     squares: dict[Any, float] = {}
 
     def observe(target: Any, index: int, grad: Any) -> None:
         key = target if isinstance(target, Function) else id(target)
-        xp = root.backend.xp
-        squares[key] = squares.get(key, 0.0) + float(xp.sum(grad.astype("float64") ** 2))
+        squares[key] = squares.get(key, 0.0) + _norm(grad) ** 2
 
-    run_backward(root, root.backend.xp.ones_like(root.data), retain_graph=True, observe=observe)
+    for root in roots:
+        if root.data.size != 1:
+            raise ValueError(f"to_dot(grad_flow=True): every output must be a scalar loss, got shape "
+                             f"{root.shape}")
+        run_backward(root, root.backend.xp.ones_like(root.data), retain_graph=True, observe=observe)
     return {key: math.sqrt(value) for key, value in squares.items()}
 
 
@@ -156,7 +166,9 @@ def to_dot(*outputs: Tensor, params: Any = None, show: Iterable[str] = ("shape",
     ``show``: any of "shape", "dtype", "value" (mean and norm of leaves), "grad" (norm of
     leaves' ``.grad``). ``group="timestep"``/``collapse="timestep"``/``steps``: the unrolled
     views; ``grad_flow``: colour by gradient norm (the first output must be the loss);
-    ``backward_order``: number ops in the order backward visits them.
+    ``backward_order``: number ops in the order backward visits them (from the first output).
+    With ``grad_flow`` every output must be a scalar; each is differentiated on its own and
+    all share one colour scale, so two models drawn together can be compared.
     """
     for label, value in (("group", group), ("collapse", collapse)):
         if value not in (None, "none", "timestep"):
@@ -170,7 +182,7 @@ def to_dot(*outputs: Tensor, params: Any = None, show: Iterable[str] = ("shape",
                       "collapse='timestep' and/or steps=(2, 2) to draw the unrolled loop compactly",
                       stacklevel=2)
     names = _parameter_names(params)
-    norms = _gradient_norms(outputs[0]) if grad_flow else {}
+    norms = _gradient_norms(outputs) if grad_flow else {}
     visit = {}
     if backward_order and outputs[0].grad_fn is not None:
         visit = {node: k for k, node in enumerate(topological_order(outputs[0].grad_fn), start=1)}
@@ -212,7 +224,7 @@ def to_dot(*outputs: Tensor, params: Any = None, show: Iterable[str] = ("shape",
         op_id = walk.op_ids[node]
         text = node.name if node not in visit else f"[{visit[node]}] {node.name}"
         if "shape" in show and not node.tag:
-            text += "\n" + ", ".join(_shape_text(s) for s in node.output_shapes)
+            text += "\n" + _shapes_text(node.output_shapes)
         if "dtype" in show and not node.tag:
             text += f"\n{node.output_dtype}"
         place(f"op{op_id}", text, "op", keys[node], coloured(node, {}) if not node.tag else None)
@@ -258,8 +270,14 @@ def to_dot(*outputs: Tensor, params: Any = None, show: Iterable[str] = ("shape",
                     cluster.node(name, graphviz.escape(label), **attributes)
     if collapse == "timestep":
         for index, key in enumerate(clusters_order):
-            count = sum(1 for node in walk.ops if keys[node] == key)
-            dot.node(f"step{index}", graphviz.escape(f"{_cluster_label(key)}\n{count} ops"), **STYLE["step"])
+            members = [node for node in walk.ops if keys[node] == key]
+            attributes = dict(STYLE["step"])
+            state = [node for node in members if node.tag == "h" and node in norms]
+            if state:  # a step is as warm as the gradient reaching its hidden state
+                attributes = coloured(state[-1], attributes)
+            text = f"{_cluster_label(key)}\n{len(members)} ops" + (
+                f"\n|dL/dh| {norms[state[-1]]:.1e}" if state else "")
+            dot.node(f"step{index}", graphviz.escape(text), **attributes)
     for prefix, index in prefix_index.items():
         hidden = len(by_prefix[prefix]) - len([k for k in kept if k[:-1] == prefix])
         if hidden:
@@ -268,18 +286,45 @@ def to_dot(*outputs: Tensor, params: Any = None, show: Iterable[str] = ("shape",
     for node in walk.ops:
         if keys[node]:
             step_of_name[f"op{walk.op_ids[node]}"] = step_of_name[f"value{walk.op_ids[node]}"] = keys[node]
-    seen = set()
+    pairs, seen = [], set()
     for source, target in walk.edges:
         a, b = representative.get(source, source), representative.get(target, target)
-        if a == b or (a, b) in seen:
-            continue
-        seen.add((a, b))
-        crosses = (step_of_name.get(source) and step_of_name.get(target)
-                   and step_of_name[source] != step_of_name[target])
-        dot.edge(a, b, **(RECURRENT_EDGE if crosses else {}))
+        if a != b and (a, b) not in seen:
+            seen.add((a, b))
+            crosses = (step_of_name.get(source) and step_of_name.get(target)
+                       and step_of_name[source] != step_of_name[target])
+            pairs.append((a, b, bool(crosses)))
+    for a, b, crosses in _fewer_fan_edges(pairs) if collapse == "timestep" else pairs:
+        dot.edge(a, b, **(RECURRENT_EDGE if crosses is True else crosses or {}))
     if norms:
         _legend(dot, norms)
     return dot
+
+
+def _fewer_fan_edges(pairs: list) -> list:
+    """In the collapsed view, a node feeding (or fed by) every step would draw one edge per
+    step; draw one dashed edge labelled "every step" to the first (from the last) instead."""
+    is_step = lambda name: name.startswith(("step", "elided"))  # noqa: E731
+    fan_out: dict[str, list] = {}
+    fan_in: dict[str, list] = {}
+    for a, b, _ in pairs:
+        if is_step(b) and not is_step(a):
+            fan_out.setdefault(a, []).append(b)
+        if is_step(a) and not is_step(b):
+            fan_in.setdefault(b, []).append(a)
+    shared = dict(style="dashed", label="every step", fontsize="9", color="#777777")
+    kept = []
+    order = lambda name: int("".join(ch for ch in name if ch.isdigit()) or 0)  # noqa: E731
+    for a, b, crosses in pairs:
+        if a in fan_out and len(fan_out[a]) > 2:
+            if b == min(fan_out[a], key=order):
+                kept.append((a, b, shared))
+        elif b in fan_in and len(fan_in[b]) > 2:
+            if a == max(fan_in[b], key=order):
+                kept.append((a, b, shared))
+        else:
+            kept.append((a, b, crosses))
+    return kept
 
 
 def _norm(array: Any) -> float:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from typing import Any
 
+from ..files import write_atomically
 from ..tensor import Tensor
 from .dot import to_dot
 
@@ -33,19 +33,6 @@ def find_renderer(format: str = "svg") -> list[str] | None:  # noqa: A002 (Graph
     return None
 
 
-def _write_atomically(path: str, data: bytes) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
 def render_source(source: str, path: str, format: str = "svg") -> str:  # noqa: A002
     """Render DOT ``source`` to ``path``; returns the path written."""
     if format not in FORMATS:
@@ -53,7 +40,7 @@ def render_source(source: str, path: str, format: str = "svg") -> str:  # noqa: 
     command = find_renderer(format)
     if command is None:
         dot_path = os.path.splitext(path)[0] + ".dot"
-        _write_atomically(dot_path, source.encode("utf-8"))
+        write_atomically(dot_path, lambda stream: stream.write(source.encode("utf-8")))
         extra = (" (graphviz-pure is installed but cannot write PDF; choose svg or png)"
                  if format == "pdf" and shutil.which("graphviz-pure") else "")
         raise RuntimeError(f"render: no Graphviz renderer found for {format}{extra}; {INSTALL_HINT}. "
@@ -63,7 +50,7 @@ def render_source(source: str, path: str, format: str = "svg") -> str:  # noqa: 
     if result.returncode != 0:
         raise RuntimeError(f"render: {os.path.basename(command[0])} failed (exit {result.returncode}): "
                            + result.stderr.decode("utf-8", "replace").strip()[:500])
-    _write_atomically(path, result.stdout)
+    write_atomically(path, lambda stream: stream.write(result.stdout))
     return path
 
 
