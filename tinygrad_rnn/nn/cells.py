@@ -37,14 +37,20 @@ def rnn_step(x_proj: Tensor, h: Tensor, w_hh_t: Tensor, nonlinearity: str = "tan
     return tag(pre_activation.tanh() if nonlinearity == "tanh" else pre_activation.relu(), "h")
 
 
-def lstm_step(x_proj: Tensor, h: Tensor, c: Tensor, w_hh_t: Tensor) -> tuple[Tensor, Tensor]:
-    """The chapter's 5.2, one time step; returns (h_t, C_t)."""
+def lstm_gates(x_proj: Tensor, h: Tensor, w_hh_t: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The four gates of the chapter's 5.2 for one step: (i_t, f_t, C~_t, o_t)."""
     gates = x_proj + h @ w_hh_t                 # W_* [h_{t-1}, x_t] + b_* for all four gates
     i, f, g, o = gates.chunk(4, axis=-1)
     i = tag(i.sigmoid(), "input gate")          # i_t = σ(W_i [h_{t-1}, x_t] + b_i)
     f = tag(f.sigmoid(), "forget gate")         # f_t = σ(W_f [h_{t-1}, x_t] + b_f)
     g = tag(g.tanh(), "candidate cell")         # C~_t = tanh(W_C [h_{t-1}, x_t] + b_C)
     o = tag(o.sigmoid(), "output gate")         # o_t = σ(W_o [h_{t-1}, x_t] + b_o)
+    return i, f, g, o
+
+
+def lstm_step(x_proj: Tensor, h: Tensor, c: Tensor, w_hh_t: Tensor) -> tuple[Tensor, Tensor]:
+    """The chapter's 5.2, one time step; returns (h_t, C_t)."""
+    i, f, g, o = lstm_gates(x_proj, h, w_hh_t)
     c = tag(f * c + i * g, "c")                 # cell state    C_t = f_t * C_{t-1} + i_t * C~_t
     h = tag(o * c.tanh(), "h")                  # hidden state  h_t = o_t * tanh(C_t)
     return h, c
