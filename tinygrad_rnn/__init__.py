@@ -15,7 +15,8 @@ from .backends import (available_devices, bool_, default_device, float16, float3
                        get_backend, int32, int64, manual_seed, set_default_device)
 from .factories import (arange, eye, from_numpy, full, ones, ones_like, rand, randint, randn,
                         tensor, uniform, zeros, zeros_like)
-from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import (detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad,
+                        set_detect_anomaly, set_grad_enabled)
 from .gradcheck import GradcheckError, gradcheck
 from .ops import (abs, cat, chunk, clip, exp, log, log_softmax, matmul, maximum, mean, minimum,
                   one_hot, relu, sigmoid, softmax, split, sqrt, stack, tanh, unbind, where)
@@ -25,6 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "tensor", "Function", "ShapeError", "gradcheck", "GradcheckError",
     "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
+    "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
     "zeros", "ones", "full", "zeros_like", "ones_like", "arange", "eye", "randn", "rand",
     "uniform", "randint", "from_numpy", "manual_seed",
     "get_backend", "available_devices", "set_default_device", "default_device",

@@ -97,6 +97,9 @@ class Function:
             shapes = ", ".join(str(tuple(t.shape)) for t in inputs)
             raise ShapeError(f"{op_name(cls)}: cannot apply to shapes {shapes}: {error}") from None
         backend = fn.backend  # usually unchanged; a device transfer's forward sets its target
+        if grad_mode._mode.anomaly:
+            fn.creation_stack = grad_mode.creation_site()
+            _check_finite(fn, "forward", result if type(result) is tuple else (result,), arrays)
         if not (True in needs and grad_mode._mode.enabled):  # nothing to record
             if type(result) is tuple:
                 return tuple([Tensor._wrap(r, backend) for r in result])
@@ -138,6 +141,17 @@ def _versions_of_saved(saved: tuple, inputs: tuple, outputs: Any) -> tuple:
                 versions.append((t._version, t._version[0]))
                 break
     return tuple(versions)
+
+
+def _check_finite(node: Function, phase: str, results: tuple, inputs: list) -> None:
+    """Anomaly mode: raise if ``results`` hold NaN/Inf although every input was finite."""
+    xp = node.xp
+    finite = lambda a: a is None or a.dtype.kind not in "fc" or bool(xp.isfinite(a).all())  # noqa: E731
+    if all(finite(r) for r in results) or not all(finite(a) for a in inputs):
+        return
+    where = "".join(getattr(node, "creation_stack", None) or ["  (created outside anomaly mode)\n"])
+    raise RuntimeError(f"{node.name}: {phase} produced NaN or Inf from finite inputs. The op was "
+                       f"created here:\n{where}")
 
 
 def _device_mismatch(cls: type, inputs: tuple) -> RuntimeError:
@@ -210,6 +224,8 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool, observe: Any = Non
         grads = node.backward(*slots)
         if type(grads) is not tuple:
             grads = (grads,)
+        if grad_mode._mode.anomaly:
+            _check_finite(node, "backward", grads, [g for g in slots if g is not None])
         for edge, g in zip(node.parents, grads):
             if edge is None or g is None:
                 continue

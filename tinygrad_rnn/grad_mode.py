@@ -6,7 +6,9 @@ loop) never switches recording off in another.
 from __future__ import annotations
 
 import functools
+import os
 import threading
+import traceback
 from typing import Any, Callable, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -15,6 +17,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 class _GradMode(threading.local):
     enabled = True  # class attributes: the defaults every new thread starts with
     scope: tuple = ()  # labels of the enclosing ``scope`` blocks, recorded on every node
+    anomaly = False  # check every forward and backward for NaN/Inf (see detect_anomaly)
 
 
 _mode = _GradMode()
@@ -40,17 +43,17 @@ class set_grad_enabled:
         _mode.enabled = self.previous
 
 
-class _GradModeContext:
-    """Base of ``no_grad``/``enable_grad``: a context manager that is also a decorator."""
+class _ModeContext:
+    """Set one recording flag inside a block; a context manager that is also a decorator."""
 
-    enabled = True
+    flag, value = "enabled", True
 
     def __enter__(self) -> None:
-        self.previous = _mode.enabled
-        _mode.enabled = self.enabled
+        self.previous = getattr(_mode, self.flag)
+        setattr(_mode, self.flag, self.value)
 
     def __exit__(self, *exc_info: Any) -> None:
-        _mode.enabled = self.previous
+        setattr(_mode, self.flag, self.previous)
 
     def __call__(self, func: F) -> F:
         @functools.wraps(func)
@@ -61,20 +64,20 @@ class _GradModeContext:
         return wrapper  # type: ignore[return-value]
 
 
-class no_grad(_GradModeContext):
+class no_grad(_ModeContext):
     """Record nothing inside: for evaluation, sampling and in-place parameter updates.
 
     >>> with no_grad():
     ...     y = model(x)       # y.requires_grad is False
     """
 
-    enabled = False
+    flag, value = "enabled", False
 
 
-class enable_grad(_GradModeContext):
+class enable_grad(_ModeContext):
     """Record again inside a ``no_grad`` block."""
 
-    enabled = True
+    flag, value = "enabled", True
 
 
 class scope:
@@ -108,3 +111,40 @@ def tag(tensor: Any, name: str) -> Any:
     if tensor.grad_fn is not None:
         tensor.grad_fn.tag = name
     return tensor
+
+
+def is_anomaly_enabled() -> bool:
+    return _mode.anomaly
+
+
+class set_detect_anomaly:
+    """Turn anomaly detection on or off: as a call, or as a context manager."""
+
+    def __init__(self, mode: bool) -> None:
+        self.previous = _mode.anomaly
+        _mode.anomaly = bool(mode)
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: Any) -> None:
+        _mode.anomaly = self.previous
+
+
+class detect_anomaly(_ModeContext):
+    """Find where a NaN or Inf comes from.
+
+    Inside the block every op records the stack of the code that created it, and any
+    forward or backward that produces NaN/Inf (from finite inputs) raises a RuntimeError
+    naming the op and showing that line of your code. Slow, so off by default: when off
+    it costs one flag test per op. Also a decorator.
+    """
+
+    flag, value = "anomaly", True
+
+
+def creation_site() -> list[str]:
+    """The caller's stack outside tinygrad_rnn, formatted: where an op was created."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frames = [f for f in traceback.extract_stack() if not os.path.abspath(f.filename).startswith(package)]
+    return traceback.format_list(frames[-4:])
