@@ -68,10 +68,11 @@ def gru_step(x_proj: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None) -> 
     h_proj = h @ w_hh_t
     if b_hh is not None:
         h_proj = h_proj + b_hh
-    x_r, x_z, x_n = x_proj.chunk(3, axis=-1)
-    h_r, h_z, h_n = h_proj.chunk(3, axis=-1)
-    r = tag((x_r + h_r).sigmoid(), "reset gate")        # r_t = σ(W_ir x_t + W_hr h_{t-1} + b_r)
-    z = tag((x_z + h_z).sigmoid(), "update gate")       # z_t = σ(W_iz x_t + W_hz h_{t-1} + b_z)
+    size = h.shape[-1]
+    x_rz, x_n = x_proj.split([2 * size, size], axis=-1)
+    h_rz, h_n = h_proj.split([2 * size, size], axis=-1)
+    # r_t = σ(W_ir x_t + W_hr h_{t-1} + b_r) and z_t = σ(W_iz x_t + W_hz h_{t-1} + b_z), side by side
+    r, z = tag((x_rz + h_rz).sigmoid(), "reset gate | update gate").chunk(2, axis=-1)
     n = tag((x_n + r * h_n).tanh(), "new state")        # n_t = tanh(W_in x_t + r_t * (W_hn h_{t-1} + b_hn))
     return tag(n + z * (h - n), "h")            # h_t = (1 - z_t) * n_t + z_t * h_{t-1}, one op fewer
 
