@@ -234,6 +234,9 @@ def to_dot(*outputs: Tensor, params: Any = None, show: Iterable[str] = ("shape",
                 value += f"\n|grad| {norms[node]:.2e}"
             place(f"value{op_id}", value, "value", keys[node], coloured(node, {}))
             walk.edges.append((f"op{op_id}", f"value{op_id}"))
+    for tensor in outputs:  # a leaf passed as an output is drawn as that leaf
+        if tensor.grad_fn is None:
+            walk.leaf_name(tensor)
     for leaf_id, leaf in enumerate(walk.leaves):
         name = names.get(id(leaf)) or leaf.name
         kind = "parameter" if name or type(leaf).__name__ == "Parameter" else "input"

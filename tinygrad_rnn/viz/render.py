@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sysconfig
 from typing import Any
 
 from ..files import write_atomically
@@ -23,11 +24,16 @@ INSTALL_HINT = ("install Graphviz: `apt-get install graphviz` (Debian/Ubuntu), `
                 "(macOS), or `pip install graphviz-pure` (SVG and PNG only)")
 
 
+def _graphviz_pure() -> str | None:
+    """The graphviz-pure command: on PATH, or beside this Python (a venv that is not activated)."""
+    return shutil.which("graphviz-pure") or shutil.which("graphviz-pure", path=sysconfig.get_path("scripts"))
+
+
 def find_renderer(format: str = "svg") -> list[str] | None:  # noqa: A002 (Graphviz's word)
     """The command that can render ``format``: the system dot first, then graphviz-pure."""
     if shutil.which("dot"):
         return [shutil.which("dot")]
-    pure = shutil.which("graphviz-pure")
+    pure = _graphviz_pure()
     if pure and format in PURE_FORMATS:
         return [pure]
     return None
@@ -42,7 +48,7 @@ def render_source(source: str, path: str, format: str = "svg") -> str:  # noqa: 
         dot_path = os.path.splitext(path)[0] + ".dot"
         write_atomically(dot_path, lambda stream: stream.write(source.encode("utf-8")))
         extra = (" (graphviz-pure is installed but cannot write PDF; choose svg or png)"
-                 if format == "pdf" and shutil.which("graphviz-pure") else "")
+                 if format == "pdf" and _graphviz_pure() else "")
         raise RuntimeError(f"render: no Graphviz renderer found for {format}{extra}; {INSTALL_HINT}. "
                            f"The DOT source was written to {dot_path}")
     result = subprocess.run(command + [f"-T{format}"], input=source.encode("utf-8"),
