@@ -239,7 +239,7 @@ def to_dot(*outputs: Tensor, params: Any = None, show: Iterable[str] = ("shape",
             walk.leaf_name(tensor)
     for leaf_id, leaf in enumerate(walk.leaves):
         name = names.get(id(leaf)) or leaf.name
-        kind = "parameter" if name or type(leaf).__name__ == "Parameter" else "input"
+        kind = "parameter" if id(leaf) in names or type(leaf).__name__ == "Parameter" else "input"
         text = (name or kind) + (("\n" + _shape_text(leaf.shape)) if "shape" in show else "")
         if "dtype" in show:
             text += f"\n{leaf.dtype}"
