@@ -62,6 +62,8 @@ class Function:
                  "versions", "retained", "scope", "tag", "output_shapes", "output_dtype",
                  "__weakref__", "__dict__")
 
+    returns_view = False  # True for ops whose outputs are views of their first input
+
     # ---- what subclasses write --------------------------------------------
     def forward(self, *arrays: Any, **params: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")  # abstract
@@ -119,6 +121,10 @@ class Function:
             fn.output_shapes = (result.shape,)
             fn.output_dtype = result.dtype
             outputs = Tensor._wrap(result, backend, fn, 0)
+        if cls.returns_view:  # an in-place change of the base must be seen through the view
+            for out in outputs if type(outputs) is tuple else (outputs,):
+                if out.data.base is not None:
+                    out._version = inputs[0]._version
         fn.versions = _versions_of_saved(fn.saved, inputs, outputs) if fn.saved else ()
         return outputs
 
@@ -154,10 +160,17 @@ def _check_finite(node: Function, phase: str, results: tuple, inputs: list) -> N
                        f"created here:\n{where}")
 
 
-def _device_mismatch(cls: type, inputs: tuple) -> RuntimeError:
+def _device_mismatch(cls: type | str, inputs: tuple) -> RuntimeError:
     devices = " and ".join(dict.fromkeys(t.device for t in inputs))
-    return RuntimeError(f"{op_name(cls)}: expected all tensors on the same device, got {devices}; "
+    name = cls if isinstance(cls, str) else op_name(cls)
+    return RuntimeError(f"{name}: expected all tensors on the same device, got {devices}; "
                         f"move them first, e.g. tensor.to({inputs[0].device!r})")
+
+
+def check_same_device(op: str, *tensors: Tensor) -> None:
+    """For ops that take non-differentiable tensors (targets, ids, indices) beside their inputs."""
+    if any(t.backend is not tensors[0].backend for t in tensors):
+        raise _device_mismatch(op, tensors)
 
 
 def topological_order(root: Function) -> list[Function]:

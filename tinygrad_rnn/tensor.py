@@ -181,6 +181,11 @@ class Tensor:
             array.flags.writeable = False
         return array
 
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+        """``numpy.asarray(tensor)`` gives the values (NumPy calls this, not ``__iter__``)."""
+        array = self.numpy()
+        return array if dtype is None else array.astype(dtype)
+
     def item(self) -> Any:
         """The single value of a one-element tensor as a Python number."""
         if self.data.size != 1:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import ops
+from ..autograd import check_same_device
 from ..factories import rand
 from ..ops import log_softmax, softmax
 from ..tensor import Tensor
@@ -70,6 +71,7 @@ def nll_loss(log_probs: Tensor, target: Tensor, ignore_index: int = -100,
     """
     if target.dtype.kind not in "iu":
         raise TypeError(f"nll_loss: target must hold integer class indices, got dtype {target.dtype}")
+    check_same_device("nll_loss", log_probs, target)
     scores, labels, loss_shape = _classes_last(log_probs, target, "nll_loss")
     xp, classes = scores.backend.xp, scores.shape[1]
     kept = labels != ignore_index

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..autograd import check_same_device
 from ..factories import zeros
 from ..tensor import Tensor
 from . import functional as F
@@ -57,6 +58,7 @@ class Embedding(Module):
     def forward(self, ids: Tensor) -> Tensor:
         if ids.dtype.kind not in "iu":
             raise TypeError(f"Embedding: ids must be integers, got dtype {ids.dtype}")
+        check_same_device("Embedding", self.weight, ids)
         if ids.size and (int(ids.data.min()) < 0 or int(ids.data.max()) >= self.num_embeddings):
             raise IndexError(f"Embedding: ids must be in [0, {self.num_embeddings}), got values "
                              f"from {int(ids.data.min())} to {int(ids.data.max())}")

@@ -144,8 +144,11 @@ def mul(a: Any, b: Any) -> Tensor:
 
 
 def div(a: Any, b: Any) -> Tensor:
-    """Elementwise ``a / b`` with broadcasting."""
-    return Div.apply(*tensors(a, b))
+    """Elementwise ``a / b`` with broadcasting (true division: integers give float32)."""
+    a, b = tensors(a, b)
+    if a.data.dtype.kind not in "fc":
+        a, b = (Tensor._wrap(t.data.astype("float32"), t.backend) for t in (a, b))
+    return Div.apply(a, b)
 
 
 def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 (the operator's name)

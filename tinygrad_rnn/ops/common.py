@@ -24,10 +24,19 @@ def as_tensor(value: Any, like: Tensor) -> Tensor:
 
 
 def tensors(a: Any, b: Any) -> tuple[Tensor, Tensor]:
-    """Both operands of a binary op as tensors (at least one of them already is)."""
-    if isinstance(a, Tensor):
-        return a, as_tensor(b, a)
-    return as_tensor(a, b), b
+    """Both operands of a binary op as tensors (at least one of them already is).
+
+    PyTorch's rule for mixed kinds: an integer or bool operand takes the float operand's
+    dtype (``int_tensor * float32_tensor`` is float32, not NumPy's float64). Two floats
+    follow NumPy/PyTorch promotion: float32 with float64 gives float64.
+    """
+    a, b = (a, as_tensor(b, a)) if isinstance(a, Tensor) else (as_tensor(a, b), b)
+    a_float, b_float = a.data.dtype.kind in "fc", b.data.dtype.kind in "fc"
+    if a_float and not b_float:
+        b = Tensor._wrap(b.data.astype(a.data.dtype), b.backend)
+    elif b_float and not a_float:
+        a = Tensor._wrap(a.data.astype(b.data.dtype), a.backend)
+    return a, b
 
 
 def sum_to(grad: Any, shape: tuple) -> Any:

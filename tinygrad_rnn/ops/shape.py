@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..autograd import Function, ShapeError
+from ..autograd import Function, ShapeError, check_same_device
 from ..tensor import Tensor
 from .common import pick_axis, shape_arg, sum_to
 
 
 class Reshape(Function):
+    returns_view = True  # outputs share the input's memory, so also its version counter
+
     def forward(self, x, shape):
         self.input_shape = x.shape
         return x.reshape(shape)
@@ -19,6 +21,8 @@ class Reshape(Function):
 
 
 class Permute(Function):
+    returns_view = True  # outputs share the input's memory, so also its version counter
+
     def forward(self, x, axes):
         self.axes = axes
         return x.transpose(axes)
@@ -32,6 +36,8 @@ class Permute(Function):
 
 
 class Expand(Function):
+    returns_view = True  # outputs share the input's memory, so also its version counter
+
     def forward(self, x, shape):
         self.input_shape = x.shape
         return self.xp.broadcast_to(x, shape)
@@ -42,6 +48,8 @@ class Expand(Function):
 
 
 class Getitem(Function):
+    returns_view = True  # outputs share the input's memory, so also its version counter
+
     def forward(self, x, index):
         self.input_shape, self.index = x.shape, index
         return x[index]
@@ -83,6 +91,8 @@ class Stack(Function):
 class Split(Function):
     """Several outputs at once; backward assembles all their gradients in one pass."""
 
+    returns_view = True  # outputs share the input's memory, so also its version counter
+
     def forward(self, x, sizes, axis):
         self.axis, self.shapes = axis, []
         pieces, start = [], 0
@@ -108,6 +118,8 @@ class Unbind(Function):
     T separate ``x[t]`` nodes would each build a full-size zero array, O(T^2) in all.
     """
 
+    returns_view = True  # outputs share the input's memory, so also its version counter
+
     def forward(self, x, axis):
         self.axis, self.piece_shape = axis, x.shape[:axis] + x.shape[axis + 1:]
         return tuple(self.xp.moveaxis(x, axis, 0))
@@ -128,6 +140,7 @@ def _is_basic(index: Any) -> bool:
 def _normalize_index(index: Any, x: Tensor) -> Any:
     """Tensors and lists inside an index become arrays on ``x``'s device."""
     if isinstance(index, Tensor):
+        check_same_device("getitem", x, index)
         return index.data
     if isinstance(index, list):
         return x.backend.asarray(index)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..autograd import Function
+from ..autograd import Function, ShapeError, check_same_device
 from ..backends import get_backend
 from ..tensor import Tensor
 from .common import as_tensor, sum_to, tensors
@@ -242,9 +242,7 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     """``a`` where ``condition`` holds, else ``b`` (differentiable in ``a`` and ``b``)."""
     a, b = tensors(a, b)
     condition = as_tensor(condition, a)
-    if condition.backend is not a.backend:
-        raise RuntimeError(f"where: the condition is on {condition.device} but the values are "
-                           f"on {a.device}; move it with .to({a.device!r})")
+    check_same_device("where", a, condition)
     return Where.apply(a, b, condition=condition.data.astype(bool))
 
 
@@ -272,7 +270,8 @@ def clone(x: Tensor) -> Tensor:
 def compare(a: Any, b: Any, name: str) -> Tensor:
     """``a < b`` and friends (``name`` is the NumPy function): a bool tensor outside the graph."""
     a, b = tensors(a, b)
-    if a.backend is not b.backend:
-        raise RuntimeError(f"{name}: expected both tensors on the same device, got {a.device} "
-                           f"and {b.device}; move one with .to(...)")
-    return Tensor._wrap(getattr(a.backend.xp, name)(a.data, b.data), a.backend)
+    check_same_device(name, a, b)
+    try:
+        return Tensor._wrap(getattr(a.backend.xp, name)(a.data, b.data), a.backend)
+    except ValueError as error:
+        raise ShapeError(f"{name}: cannot apply to shapes {a.shape}, {b.shape}: {error}") from None
