@@ -13,6 +13,8 @@ the sum of the gradients of its outputs, and frees each node once it has been us
 """
 from __future__ import annotations
 
+import heapq
+import itertools
 import re
 from typing import Any
 
@@ -58,7 +60,7 @@ class Function:
     >>> y = Square.apply(x)
     """
 
-    __slots__ = ("backend", "xp", "parents", "saved", "needs_input_grad", "num_outputs",
+    __slots__ = ("backend", "xp", "parents", "saved", "needs_input_grad", "num_outputs", "sequence",
                  "versions", "retained", "scope", "tag", "output_shapes", "output_dtype",
                  "__weakref__", "__dict__")
 
@@ -109,6 +111,7 @@ class Function:
         # each edge says where an input's gradient goes: the node that made it, or the leaf itself
         fn.parents = tuple([(t.grad_fn, t._out_index) if t.grad_fn is not None else
                             ((t, 0) if t.requires_grad else None) for t in inputs])
+        fn.sequence = next(_creation_order)  # later nodes consume earlier ones: backward's order
         fn.retained = fn.tag = None
         fn.scope = grad_mode._mode.scope  # labels for the graph pictures (see grad_mode.scope)
         if type(result) is tuple:
@@ -125,7 +128,13 @@ class Function:
             for out in outputs if type(outputs) is tuple else (outputs,):
                 if out.data.base is not None:
                     out._version = inputs[0]._version
-        fn.versions = _versions_of_saved(fn.saved, inputs, outputs) if fn.saved else ()
+        if fn.saved:  # remember versions of what was saved, to catch later in-place edits
+            saved = {id(array) for array in fn.saved}
+            fn.versions = tuple([(t._version, t._version[0]) for t in
+                                 (inputs + outputs if type(outputs) is tuple else inputs + (outputs,))
+                                 if id(t.data) in saved])
+        else:
+            fn.versions = ()
         return outputs
 
     # ---- for people walking the graph by hand -----------------------------
@@ -135,18 +144,6 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
-
-
-def _versions_of_saved(saved: tuple, inputs: tuple, outputs: Any) -> tuple:
-    """(version counter, current version) of each tensor whose array the node saved, so that
-    backward can tell when one was modified in place after it was saved."""
-    versions = []
-    for t in inputs + outputs if type(outputs) is tuple else inputs + (outputs,):
-        for array in saved:
-            if t.data is array:
-                versions.append((t._version, t._version[0]))
-                break
-    return tuple(versions)
 
 
 def _check_finite(node: Function, phase: str, results: tuple, inputs: list) -> None:
@@ -173,27 +170,28 @@ def check_same_device(op: str, *tensors: Tensor) -> None:
         raise _device_mismatch(op, tensors)
 
 
+_creation_order = itertools.count()
+
+
 def topological_order(root: Function) -> list[Function]:
     """Nodes reachable from ``root``, each before every node that produced its inputs.
 
-    An explicit stack of (node, iterator over its parents) replaces recursion, so a
-    chain of a million ops is ordered in linear time without touching Python's stack.
+    A node is always created after the nodes that produced its inputs, so the reverse of
+    creation order (``node.sequence``) is such an order: collect the reachable nodes with
+    an explicit stack (no recursion, so a million-op chain is fine) and sort them.
     """
-    postorder: list[Function] = []
     seen = {root}
-    stack = [(root, iter(root.parents))]
+    stack = [root]
     while stack:
-        node, parents = stack[-1]
-        for edge in parents:
+        for edge in stack.pop().parents:
             if edge is not None and isinstance(edge[0], Function) and edge[0] not in seen:
                 seen.add(edge[0])
-                stack.append((edge[0], iter(edge[0].parents)))
-                break
-        else:  # every parent done: node's producers precede it in postorder
-            stack.pop()
-            postorder.append(node)
-    postorder.reverse()
-    return postorder
+                stack.append(edge[0])
+    return sorted(seen, key=_newest_first)
+
+
+def _newest_first(node: Function) -> int:
+    return -node.sequence
 
 
 def run_backward(root: Tensor, grad: Any, retain_graph: bool, observe: Any = None) -> None:
@@ -207,13 +205,14 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool, observe: Any = Non
     if root.grad_fn is None:  # a leaf: its gradient is just grad
         _deliver(root, grad, stored, observe)
         return
-    order = topological_order(root.grad_fn)
+    # process nodes newest first: a max-heap on creation order, filled as gradients arrive,
+    # so a node runs only after every node that consumed its outputs
     pending: dict[Function, list] = {}
-    _add_to_slot(pending, root.grad_fn, root._out_index, grad)
-    for node in order:
-        slots = pending.pop(node, None)
-        if slots is None:  # no gradient reached this node (e.g. an unused split piece)
-            continue
+    ready: list[tuple[int, Function]] = []
+    _add_to_slot(pending, ready, root.grad_fn, root._out_index, grad)
+    while ready:
+        node = heapq.heappop(ready)[1]
+        slots = pending.pop(node)
         if node.saved is FREED:
             raise RuntimeError(
                 f"{node.name}: trying to backward through the graph a second time, but its saved "
@@ -244,7 +243,7 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool, observe: Any = Non
                 continue
             target, index = edge
             if isinstance(target, Function):
-                _add_to_slot(pending, target, index, g)
+                _add_to_slot(pending, ready, target, index, g)
             else:
                 _deliver(target, g, stored, observe)
         if not retain_graph:
@@ -259,10 +258,11 @@ def _deliver(leaf: Tensor, g: Any, stored: set, observe: Any) -> None:
         observe(leaf, 0, g)
 
 
-def _add_to_slot(pending: dict, node: Function, index: int, g: Any) -> None:
+def _add_to_slot(pending: dict, ready: list, node: Function, index: int, g: Any) -> None:
     slots = pending.get(node)
-    if slots is None:
+    if slots is None:  # the first gradient for this node: schedule it
         slots = pending[node] = [None] * node.num_outputs
+        heapq.heappush(ready, (-node.sequence, node))
     # out of place: g may be the very array another edge received
     slots[index] = g if slots[index] is None else slots[index] + g
 

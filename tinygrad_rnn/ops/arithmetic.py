@@ -13,6 +13,8 @@ from .common import sum_to, tensors
 
 
 class Add(Function):
+    __slots__ = ('shapes',)  # no per-node __dict__: graphs of 10^5 nodes stay small
+
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
         return a + b
@@ -25,6 +27,8 @@ class Add(Function):
 
 
 class Sub(Function):
+    __slots__ = ('shapes',)
+
     def forward(self, a, b):
         self.shapes = a.shape, b.shape
         return a - b
@@ -37,6 +41,8 @@ class Sub(Function):
 
 
 class Mul(Function):
+    __slots__ = ()
+
     def forward(self, a, b):
         self.save_for_backward(a, b)
         return a * b
@@ -50,6 +56,8 @@ class Mul(Function):
 
 
 class Div(Function):
+    __slots__ = ()
+
     def forward(self, a, b):
         self.save_for_backward(a, b)
         return a / b
@@ -64,6 +72,8 @@ class Div(Function):
 
 
 class Pow(Function):
+    __slots__ = ()
+
     def forward(self, a, b):
         out = a ** b
         self.save_for_backward(a, b, out)
@@ -84,6 +94,8 @@ class Pow(Function):
 
 
 class Neg(Function):
+    __slots__ = ()
+
     def forward(self, a):
         return -a
 
@@ -94,6 +106,8 @@ class Neg(Function):
 
 class Matmul(Function):
     """``a @ b`` with NumPy's rules: 1-D vectors, 2-D matrices, and stacks of matrices."""
+
+    __slots__ = ()
 
     def forward(self, a, b):
         if a.ndim == 0 or b.ndim == 0:

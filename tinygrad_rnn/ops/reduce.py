@@ -22,6 +22,8 @@ def _restore_axes(xp: Any, grad: Any, axis: Any, keepdims: bool) -> Any:
 
 
 class Sum(Function):
+    __slots__ = ('input_shape', 'axis', 'keepdims')
+
     def forward(self, x, axis, keepdims):
         self.input_shape, self.axis, self.keepdims = x.shape, axis, keepdims
         return x.sum(axis=axis, keepdims=keepdims)
@@ -33,6 +35,7 @@ class Sum(Function):
 
 
 class Max(Function):
+    __slots__ = ('axis', 'keepdims')
     reduction = "max"
 
     def forward(self, x, axis, keepdims):
@@ -53,10 +56,13 @@ class Max(Function):
 class Min(Max):
     """The minimum: the same rule as ``Max`` for the smallest elements."""
 
+    __slots__ = ()
     reduction = "min"
 
 
 class Softmax(Function):
+    __slots__ = ('axis',)
+
     def forward(self, x, axis):
         xp = self.xp
         e = xp.exp(x - x.max(axis=axis, keepdims=True))  # shifting by the max avoids overflow
@@ -72,6 +78,8 @@ class Softmax(Function):
 
 
 class LogSoftmax(Function):
+    __slots__ = ('axis',)
+
     def forward(self, x, axis):
         xp = self.xp
         shifted = x - x.max(axis=axis, keepdims=True)

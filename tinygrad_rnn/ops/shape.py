@@ -10,6 +10,7 @@ from .common import pick_axis, shape_arg, sum_to
 
 
 class Reshape(Function):
+    __slots__ = ('input_shape',)
     returns_view = True  # outputs share the input's memory, so also its version counter
 
     def forward(self, x, shape):
@@ -21,6 +22,7 @@ class Reshape(Function):
 
 
 class Permute(Function):
+    __slots__ = ('axes',)
     returns_view = True  # outputs share the input's memory, so also its version counter
 
     def forward(self, x, axes):
@@ -36,6 +38,7 @@ class Permute(Function):
 
 
 class Expand(Function):
+    __slots__ = ('input_shape',)
     returns_view = True  # outputs share the input's memory, so also its version counter
 
     def forward(self, x, shape):
@@ -48,6 +51,7 @@ class Expand(Function):
 
 
 class Getitem(Function):
+    __slots__ = ('input_shape', 'index')
     returns_view = True  # outputs share the input's memory, so also its version counter
 
     def forward(self, x, index):
@@ -65,6 +69,8 @@ class Getitem(Function):
 
 
 class Cat(Function):
+    __slots__ = ('axis', 'sizes')
+
     def forward(self, *arrays, axis):
         self.axis = axis
         self.sizes = [a.shape[axis] for a in arrays]
@@ -80,6 +86,8 @@ class Cat(Function):
 
 
 class Stack(Function):
+    __slots__ = ('axis',)
+
     def forward(self, *arrays, axis):
         self.axis = axis
         return self.xp.stack(arrays, axis=axis)
@@ -91,16 +99,15 @@ class Stack(Function):
 class Split(Function):
     """Several outputs at once; backward assembles all their gradients in one pass."""
 
+    __slots__ = ('axis', 'shapes')
     returns_view = True  # outputs share the input's memory, so also its version counter
 
     def forward(self, x, sizes, axis):
-        self.axis, self.shapes = axis, []
-        pieces, start = [], 0
+        lead, start, pieces = (slice(None),) * axis, 0, []
         for size in sizes:
-            index = (slice(None),) * (axis % x.ndim) + (slice(start, start + size),)
-            pieces.append(x[index])
-            self.shapes.append(pieces[-1].shape)
+            pieces.append(x[lead + (slice(start, start + size),)])
             start += size
+        self.axis, self.shapes = axis, [piece.shape for piece in pieces]
         return tuple(pieces)
 
     def backward(self, *grads):
@@ -118,6 +125,7 @@ class Unbind(Function):
     T separate ``x[t]`` nodes would each build a full-size zero array, O(T^2) in all.
     """
 
+    __slots__ = ('axis', 'piece_shape')
     returns_view = True  # outputs share the input's memory, so also its version counter
 
     def forward(self, x, axis):

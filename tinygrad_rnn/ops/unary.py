@@ -14,6 +14,8 @@ from .common import as_tensor, sum_to, tensors
 
 
 class Exp(Function):
+    __slots__ = ()
+
     def forward(self, x):
         y = self.xp.exp(x)
         self.save_for_backward(y)
@@ -26,6 +28,8 @@ class Exp(Function):
 
 
 class Log(Function):
+    __slots__ = ()
+
     def forward(self, x):
         self.save_for_backward(x)
         return self.xp.log(x)
@@ -37,6 +41,8 @@ class Log(Function):
 
 
 class Sqrt(Function):
+    __slots__ = ()
+
     def forward(self, x):
         y = self.xp.sqrt(x)
         self.save_for_backward(y)
@@ -49,6 +55,8 @@ class Sqrt(Function):
 
 
 class Tanh(Function):
+    __slots__ = ()
+
     def forward(self, x):
         y = self.xp.tanh(x)
         self.save_for_backward(y)
@@ -61,6 +69,8 @@ class Tanh(Function):
 
 
 class Sigmoid(Function):
+    __slots__ = ()
+
     def forward(self, x):
         # 1 / (1 + e^-x): for very negative x, e^-x overflows to inf and the result is the
         # correct limit 0 (the overflow is expected, so it is not warned about)
@@ -76,6 +86,8 @@ class Sigmoid(Function):
 
 
 class Relu(Function):
+    __slots__ = ()
+
     def forward(self, x):
         y = self.xp.maximum(x, 0)
         self.save_for_backward(y)
@@ -88,6 +100,8 @@ class Relu(Function):
 
 
 class Abs(Function):
+    __slots__ = ()
+
     def forward(self, x):
         self.save_for_backward(x)
         return self.xp.abs(x)
@@ -99,6 +113,8 @@ class Abs(Function):
 
 
 class Clip(Function):
+    __slots__ = ('low', 'high')
+
     def forward(self, x, low, high):
         self.save_for_backward(x)
         self.low, self.high = low, high
@@ -122,6 +138,8 @@ def _share(xp: Any, grad: Any, a_wins: Any, tie: Any, shapes: tuple) -> tuple:
 
 
 class Maximum(Function):
+    __slots__ = ()
+
     def forward(self, a, b):
         self.save_for_backward(a, b)
         return self.xp.maximum(a, b)
@@ -133,6 +151,8 @@ class Maximum(Function):
 
 
 class Minimum(Function):
+    __slots__ = ()
+
     def forward(self, a, b):
         self.save_for_backward(a, b)
         return self.xp.minimum(a, b)
@@ -144,6 +164,8 @@ class Minimum(Function):
 
 
 class Where(Function):
+    __slots__ = ('condition', 'shapes')
+
     def forward(self, a, b, condition):
         self.condition = condition
         self.shapes = a.shape, b.shape
@@ -158,6 +180,8 @@ class Where(Function):
 
 
 class Cast(Function):
+    __slots__ = ('input_dtype',)
+
     def forward(self, x, dtype):
         self.input_dtype = x.dtype
         return x.astype(dtype)
@@ -168,6 +192,8 @@ class Cast(Function):
 
 
 class ToDevice(Function):
+    __slots__ = ('source',)
+
     def forward(self, x, target):
         self.source = self.backend
         self.backend = target  # the output lives on the target device
@@ -179,6 +205,8 @@ class ToDevice(Function):
 
 
 class Clone(Function):
+    __slots__ = ()
+
     def forward(self, x):
         return x.copy()
 
