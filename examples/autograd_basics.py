@@ -24,7 +24,6 @@ Figures: ``graph.svg`` (the tensor expression, shapes and dtypes on every node) 
 """
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import time
@@ -34,6 +33,7 @@ import numpy as np
 import tinygrad_rnn as tg
 from tinygrad_rnn import viz
 from tinygrad_rnn.autograd import topological_order
+from common import example_parser
 
 SCRIPT = "autograd_basics"
 
@@ -185,10 +185,7 @@ def custom_op_part(device: str, n: int) -> dict:
 
 # ---------------------------------------------------------------------------------------
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--device", default="cpu", help='"cpu" or "cuda"')
-    parser.add_argument("--quick", action="store_true", help="tiny sizes (for the tests)")
-    parser.add_argument("--out", default=os.path.join("examples_out", SCRIPT), help="folder for figures")
+    parser = example_parser(__doc__, SCRIPT, quick_help="tiny sizes (for the tests)")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 

@@ -34,7 +34,6 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
 import math  # noqa: E402
 import time  # noqa: E402
 
@@ -43,6 +42,7 @@ import numpy as np  # noqa: E402
 import tinygrad_rnn as tg  # noqa: E402
 from tinygrad_rnn.data import Vocabulary, load_corpus  # noqa: E402
 from tinygrad_rnn.train import TrainConfig, sample_text, train  # noqa: E402
+from common import example_parser, save_figure
 
 TEMPERATURES = (0.5, 0.8, 1.0, 1.2)
 PRIME = "MENENIUS:\n"  # the corpus opens with Coriolanus; Menenius speaks most often
@@ -73,16 +73,11 @@ def plot_losses(train_losses: list, val_losses: list, uniform: float, path: str,
     axes.set_title(title, fontsize=10)
     axes.grid(True, alpha=0.3)
     axes.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--quick", action="store_true", help="a tiny model for a few seconds (tests)")
-    parser.add_argument("--out", default=os.path.join("examples_out", "char_rnn"))
+    parser = example_parser(__doc__, "char_rnn", quick_help="a tiny model for a few seconds (tests)")
     parser.add_argument("--cell", default="lstm", choices=("rnn", "lstm", "gru"))
     parser.add_argument("--hidden", type=int, default=None, help="hidden size (default 128; quick 32)")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default 1000; quick 40)")

@@ -32,7 +32,6 @@ Figures: ``gates.png`` (three heat maps) and ``loss.png`` (the short training ru
 """
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
@@ -44,6 +43,7 @@ from tinygrad_rnn.data import SequenceBatcher, Vocabulary, load_corpus
 from tinygrad_rnn.nn import functional as F
 from tinygrad_rnn.nn.cells import lstm_gates
 from tinygrad_rnn.nn.utils import clip_grad_norm_
+from common import example_parser, save_figure
 
 SCRIPT = "gate_activations"
 GATES = ("input", "forget", "output")
@@ -150,8 +150,7 @@ def plot_gates(gates: dict, text: str, path: str) -> str:
                         "most remembering on top")
     fig.colorbar(image, ax=axes, shrink=0.8, label="gate value (0 = closed, 1 = open)")
     fig.suptitle(f"LSTM gate activations while reading: {text.strip()[:60]!r}...", fontsize=11)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
@@ -170,9 +169,7 @@ def plot_loss(losses: list[float], path: str) -> str:
     ax.set_title("short training of the character LSTM")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
@@ -184,10 +181,7 @@ def held_out_line(text: str, start: int, length: int) -> str:
 
 # ---------------------------------------------------------------------------------------
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--device", default="cpu", help='"cpu" or "cuda"')
-    parser.add_argument("--quick", action="store_true", help="tiny sizes (for the tests)")
-    parser.add_argument("--out", default=os.path.join("examples_out", SCRIPT), help="folder for figures")
+    parser = example_parser(__doc__, SCRIPT, quick_help="tiny sizes (for the tests)")
     parser.add_argument("--hidden", type=int, default=None, help="LSTM hidden size (48; quick 12)")
     parser.add_argument("--steps", type=int, default=None, help="training steps (500; quick 20)")
     parser.add_argument("--seq-len", type=int, default=50, help="truncated BPTT length")

@@ -64,6 +64,7 @@ import tinygrad_rnn as tg  # noqa: E402
 from tinygrad_rnn import nn, optim  # noqa: E402
 from tinygrad_rnn.nn import functional as F  # noqa: E402
 from tinygrad_rnn.nn.utils import clip_grad_norm_  # noqa: E402
+from common import example_parser, save_figure
 
 K = 4                       # classes: tokens 0..K-1 ("France", "Italy", "Spain", "Japan")
 DISTRACTORS = 8             # distractor tokens K..K+7 (the words of "...")
@@ -182,16 +183,11 @@ def plot(results: dict, gaps: list, rows: list, max_steps: int, path: str) -> No
         axes.grid(True, alpha=0.3)
     left.legend(fontsize=8, loc="center right")
     right.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 0.85))
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--quick", action="store_true", help="G in 3, 8 with few steps (a few seconds)")
-    parser.add_argument("--out", default=os.path.join("examples_out", "long_dependency"))
+    parser = example_parser(__doc__, "long_dependency", quick_help="G in 3, 8 with few steps (a few seconds)")
     parser.add_argument("--gate-init", choices=("chrono", "pytorch"), default="chrono",
                         help="gate biases of the LSTM and GRU rows (default chrono; see the docstring)")
     parser.add_argument("--max-steps", type=int, default=None, help="step budget per model (default 300)")

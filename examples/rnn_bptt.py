@@ -38,7 +38,6 @@ and of dL/dh_t).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
@@ -48,6 +47,7 @@ import tinygrad_rnn as tg
 from tinygrad_rnn import viz
 from tinygrad_rnn.autograd import topological_order
 from tinygrad_rnn.nn import functional as F
+from common import example_parser, save_figure
 
 SCRIPT = "rnn_bptt"
 DTYPE = "float64"  # float64 throughout, so finite differences are accurate
@@ -158,7 +158,7 @@ def print_visit_order(visits: list) -> None:
 # ---------------------------------------------------------------------------------------
 # BPTT by hand: dL/dW as a sum over time steps
 # ---------------------------------------------------------------------------------------
-def per_step_contributions(hs: list, xs: list, ys: list) -> dict[str, np.ndarray]:
+def per_step_contributions(hs: list, xs: list) -> dict[str, np.ndarray]:
     """Each parameter's gradient contribution from each time step, in NumPy.
 
     With a_t = U x_t + W h_{t-1} + b and h_t = tanh(a_t):
@@ -173,7 +173,6 @@ def per_step_contributions(hs: list, xs: list, ys: list) -> dict[str, np.ndarray
     H = [h.detach().numpy() for h in hs]
     G = [h.grad.numpy() for h in hs]                    # dL/dh_t, kept by retain_grad()
     X = [x.numpy() for x in xs]
-    Y = [y.numpy() for y in ys]
     zero = np.zeros_like(H[0])
     out = {"W": [], "U": [], "b": [], "dL/dh": []}
     for t in range(len(H)):
@@ -221,18 +220,13 @@ def plot_contributions(contrib: dict, path: str) -> str:
     ax2.set_ylabel("||dL/dh_t||")
     ax2.set_title("gradient reaching each hidden state\n(own loss + what flows back through W)")
     ax2.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
 # ---------------------------------------------------------------------------------------
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--device", default="cpu", help='"cpu" or "cuda"')
-    parser.add_argument("--quick", action="store_true", help="tiny sizes (for the tests)")
-    parser.add_argument("--out", default=os.path.join("examples_out", SCRIPT), help="folder for figures")
+    parser = example_parser(__doc__, SCRIPT, quick_help="tiny sizes (for the tests)")
     parser.add_argument("--text", default="hello", help="inputs text[:-1], targets text[1:]")
     parser.add_argument("--hidden", type=int, default=None, help="hidden size (default 8, quick 3)")
     parser.add_argument("--seed", type=int, default=0)
@@ -285,7 +279,7 @@ def main(argv=None) -> dict:
     print(f"gradcheck of dL/dU, dL/dW, dL/db, dL/dV, dL/dc against finite differences: {ok}")
 
     # ---- 2. dL/dW = sum over time of per-step contributions ----
-    contrib = per_step_contributions(hs, xs, ys)
+    contrib = per_step_contributions(hs, xs)
     contrib["V"] = output_contributions(hs, ys, V, c)
     diffs = {name: float(np.abs(contrib[name].sum(axis=0) - params[name].grad.numpy()).max())
              for name in ("W", "U", "b", "V")}

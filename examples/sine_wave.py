@@ -33,7 +33,6 @@ one-step-ahead prediction, and free-running generation).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
@@ -43,6 +42,7 @@ import tinygrad_rnn as tg
 from tinygrad_rnn import nn, optim
 from tinygrad_rnn.nn import functional as F
 from tinygrad_rnn.nn.utils import clip_grad_norm_
+from common import example_parser, save_figure
 
 SCRIPT = "sine_wave"
 
@@ -143,9 +143,7 @@ def plot_loss(losses: list[float], noise_var: float, path: str) -> str:
     ax.set_title("training loss, LSTM on a noisy sine (truncated BPTT)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
@@ -172,18 +170,13 @@ def plot_predictions(wave: np.ndarray, one_step: np.ndarray, generated: np.ndarr
     for ax in (ax1, ax2):
         ax.set_ylim(-1.6, 1.6)
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
 # ---------------------------------------------------------------------------------------
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--device", default="cpu", help='"cpu" or "cuda"')
-    parser.add_argument("--quick", action="store_true", help="tiny sizes (for the tests)")
-    parser.add_argument("--out", default=os.path.join("examples_out", SCRIPT), help="folder for figures")
+    parser = example_parser(__doc__, SCRIPT, quick_help="tiny sizes (for the tests)")
     parser.add_argument("--points", type=int, default=None,
                         help="length of the series (1000; quick 300)")
     parser.add_argument("--period", type=float, default=50.0, help="samples per cycle of the sine")

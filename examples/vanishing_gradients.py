@@ -63,6 +63,7 @@ import numpy as np  # noqa: E402
 
 import tinygrad_rnn as tg  # noqa: E402
 from tinygrad_rnn import nn, viz  # noqa: E402
+from common import example_parser, save_figure
 
 CELLS = {"RNN": nn.RNN, "LSTM": nn.LSTM, "GRU": nn.GRU}
 COLOURS = {"RNN": "#d7191c", "LSTM": "#2c7bb6", "GRU": "#1a9641"}
@@ -144,9 +145,7 @@ def plot_knobs(rnn_curves: dict, lstm_curves: dict, path: str) -> None:
     left.set_ylabel("||dL/dh_t||  (geometric mean over seeds)")
     figure.suptitle("The knobs at initialisation: the RNN goes from vanishing to exploding; "
                     "the LSTM's gradient can stay flat", fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def render_graph(args: argparse.Namespace, path: str, steps: int = 20) -> str:
@@ -166,10 +165,7 @@ def render_graph(args: argparse.Namespace, path: str, steps: int = 20) -> str:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--quick", action="store_true", help="T=20, hidden 16, 2 seeds (a few seconds)")
-    parser.add_argument("--out", default=os.path.join("examples_out", "vanishing_gradients"))
+    parser = example_parser(__doc__, "vanishing_gradients", quick_help="T=20, hidden 16, 2 seeds (a few seconds)")
     args = parser.parse_args(argv)
     args.steps, args.hidden, args.seeds = (20, 16, 2) if args.quick else (100, 32, 5)
     args.input_size, args.batch = 8, 4
