@@ -238,7 +238,8 @@ def report(args: argparse.Namespace) -> str:
     iterations = QUICK_OP_ITERATIONS if args.quick else FULL_OP_ITERATIONS
     command = " ".join(["python benchmarks/bench_core.py", *sys.argv[1:]])
     return (f"Command: `{command}`\n\n"
-            f"Machine: {machine_line()}\n\n"
+            f"Machine: {machine_line()}; tinygrad_rnn device: {tg.default_device()} "
+            f"(the NumPy column always runs on the CPU)\n\n"
             f"Cells are median (min-max) over {args.rounds} rounds; the garbage collector "
             f"stays on, as in normal use.\n\n"
             f"### Chain backward (elementwise ops on a tensor of shape (4,))\n\n"
@@ -261,13 +262,14 @@ def write_markdown(path: Path, body: str) -> None:
 
 
 def parse_args() -> argparse.Namespace:
-    """The command line: --quick, --rounds and --markdown."""
+    """The command line: --quick, --rounds, --device and --markdown."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="small sizes for a smoke run (chains of 10^3 and 10^4 ops)")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per measurement")
     parser.add_argument("--markdown", type=Path, metavar="FILE",
                         help="also write the report into FILE, replacing this benchmark's section")
+    parser.add_argument("--device", default="cpu", help="tinygrad_rnn's device: cpu or cuda")
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -276,6 +278,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    tg.set_default_device(args.device)  # every tensor the benchmark creates goes there
     body = report(args)
     print(body)
     if args.markdown:

@@ -46,13 +46,16 @@ timeout 330 python3 -m pytest -q -p no:cacheprovider -rs "${ignored[@]}" tests 2
 echo "- tests: $(grep -E '(passed|failed|error)' "$out/pytest.log" | tail -n 1)" | tee -a "$summary"
 echo "- CUDA skips (none expected on a GPU machine): $(grep -E 'SKIPPED.*CuPy/GPU' "$out/pytest.log" | head -n 3 || true)" | tee -a "$summary"
 
+# benchmarks: tinygrad_rnn on each device (the NumPy reference always on the CPU), sized to fit
 for device in cuda cpu; do
-  for bench in benchmarks/bench_*.py; do
-    name=$(basename "$bench" .py)
+  for bench in "benchmarks/bench_core.py --quick --rounds 3" \
+               "benchmarks/bench_rnn.py --sizes S,L --rounds 3"; do
+    name=$(basename "${bench%% *}" .py)
     log="$out/${name}_${device}.log"
-    echo "## $name --device $device" | tee -a "$summary"
-    timeout 150 python3 "$bench" --device "$device" 2>&1 | tee "$log"
-    echo '```' >> "$summary"; tail -n 30 "$log" >> "$summary"; echo '```' >> "$summary"
+    echo "## $bench --device $device" | tee -a "$summary"
+    # shellcheck disable=SC2086
+    OPENBLAS_NUM_THREADS=1 timeout 100 python3 $bench --device "$device" 2>&1 | tee "$log"
+    echo '```' >> "$summary"; grep -E '^\|' "$log" | tail -n 40 >> "$summary"; echo '```' >> "$summary"
   done
 done
 echo "summary written to $summary"

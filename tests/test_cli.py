@@ -206,3 +206,22 @@ def test_zero_temperature(workdir, trained):
                               "sample-without-checkpoint", "zero-length"])
 def test_other_usage_errors(workdir, args):
     assert_one_line_error(cli(*args, cwd=workdir))
+
+
+def test_train_by_epochs(workdir, text_file):
+    proc = cli("train", "--epochs", 1, *TINY, "--data", text_file, "--no-progress", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    assert "trained to step" in proc.stdout
+
+
+def test_steps_and_epochs_together_are_refused(workdir, text_file):
+    proc = cli("train", "--steps", 3, "--epochs", 1, *TINY, "--data", text_file, cwd=workdir)
+    assert_one_line_error(proc, "--epochs")
+
+
+def test_demo_draws_the_unrolled_graph(tmp_path):
+    out = tmp_path / "demo"
+    proc = cli("demo", "--steps", 2, "--out", out, "--no-progress", cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    svg = (out / "unrolled_graph.svg").read_text()
+    assert "<svg" in svg and "forget gate" in svg and "embedding.weight" in svg

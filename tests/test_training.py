@@ -188,3 +188,22 @@ def test_training_loss_decreases_on_repetitive_text(tmp_path):
     assert len(losses) == 40 and all(np.isfinite(losses))
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
     assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+
+
+def test_epochs_train_whole_passes_over_the_text(tmp_path, text_file):
+    # 3,000 characters, 90% for training: 2,699 tokens in 4 rows of 674, so 85 batches of 8
+    result = _run(text_file, tmp_path / "ck.npz", epochs=2)
+    assert result.steps_done == 2 * 85
+
+
+def test_each_evaluation_prints_a_validation_loss_and_a_sample(tmp_path, text_file, capsys):
+    _run(text_file, tmp_path / "ck.npz", steps=4, eval_every=2, sample_length=30)
+    lines = capsys.readouterr().out.splitlines()
+    assert sum("validation loss" in line for line in lines) == 2
+    assert sum(line.startswith("  sample: ") for line in lines) == 2
+
+
+def test_sampling_during_training_does_not_change_the_run(tmp_path, text_file):
+    quiet = _run(text_file, tmp_path / "a.npz", steps=6, eval_every=2, sample_length=0)
+    sampled = _run(text_file, tmp_path / "b.npz", steps=6, eval_every=2, sample_length=40)
+    _assert_same_run(quiet, sampled)

@@ -44,8 +44,11 @@ def _add_training_options(parser: argparse.ArgumentParser, steps: int) -> None:
     parser.add_argument("--layers", type=_positive_int, default=1, help="stacked layers (default 1)")
     parser.add_argument("--seq-len", type=_positive_int, default=64, help="BPTT length (default 64)")
     parser.add_argument("--batch", type=_positive_int, default=32, help="batch size (default 32)")
-    parser.add_argument("--steps", type=_positive_int, default=steps,
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=_positive_int, default=steps,
                         help=f"total training steps, counted from the start even with --resume (default {steps})")
+    length.add_argument("--epochs", type=_positive_int,
+                        help="train for this many passes over the text instead of --steps")
     parser.add_argument("--lr", type=float, default=3e-3, help="learning rate (default 3e-3)")
     parser.add_argument("--optim", choices=sorted(OPTIMIZERS), default="adam", help="optimizer (default adam)")
     parser.add_argument("--clip", type=float, default=1.0, help="gradient-norm clip, 0 to disable (default 1)")
@@ -177,9 +180,10 @@ def plot_losses(result, path: str) -> None:
 
 def run_train(args: argparse.Namespace) -> None:
     config = TrainConfig(cell=args.cell, hidden=args.hidden, layers=args.layers, seq_len=args.seq_len,
-                         batch=args.batch, steps=args.steps, lr=args.lr, optim=args.optim, clip=args.clip,
-                         device=args.device, data=args.data, checkpoint=args.checkpoint, resume=args.resume,
-                         seed=args.seed, eval_every=args.eval_every, checkpoint_every=args.checkpoint_every,
+                         batch=args.batch, steps=args.steps, epochs=args.epochs, lr=args.lr,
+                         optim=args.optim, clip=args.clip, device=args.device, data=args.data,
+                         checkpoint=args.checkpoint, resume=args.resume, seed=args.seed,
+                         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every,
                          progress=not args.no_progress)
     result = train(config)
     if result.train_losses:

@@ -42,6 +42,7 @@ class TrainConfig:
     seq_len: int = 64
     batch: int = 32
     steps: int = 500
+    epochs: int | None = None         # when given: this many passes over the text instead of steps
     lr: float = 3e-3
     optim: str = "adam"
     clip: float = 1.0
@@ -52,7 +53,7 @@ class TrainConfig:
     seed: int = 0
     eval_every: int = 100
     checkpoint_every: int = 100
-    sample_length: int = 200
+    sample_length: int = 200          # characters of sample text printed at each evaluation
     progress: bool = True
 
     def validate(self) -> None:
@@ -60,6 +61,8 @@ class TrainConfig:
             raise TrainingError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
         if self.optim not in OPTIMIZERS:
             raise TrainingError(f"unknown optimizer {self.optim!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.epochs is not None and self.epochs < 1:
+            raise TrainingError(f"--epochs must be at least 1, got {self.epochs}")
         for name in ("hidden", "layers", "seq_len", "batch", "steps"):
             if getattr(self, name) < 1:
                 raise TrainingError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
@@ -156,6 +159,8 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
     val_data = SequenceBatcher(ids[split - 1:], min(config.batch, 8), config.seq_len, config.device) \
         if len(ids) - split > 8 * 2 else None
 
+    if config.epochs is not None:  # one epoch = one pass over the training text
+        config.steps = config.epochs * len(train_data)
     manual_seed(config.seed)
     model = build_model(asdict(config), len(vocab), config.device)
     optimizer = OPTIMIZERS[config.optim](model.parameters(), lr=config.lr)
@@ -210,6 +215,9 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
                     result.val_losses.append((result.steps_done, evaluate(model, val_data)))
                     bar.write(f"step {result.steps_done}: train loss {result.train_losses[-1]:.3f}, "
                               f"validation loss {result.val_losses[-1][1]:.3f}")
+                    if config.sample_length:  # draws random numbers, but each step reseeds first
+                        text = sample_text(model, vocab, "\n", config.sample_length)
+                        bar.write("  sample: " + text.strip().replace("\n", " / ")[:config.sample_length])
                 if config.checkpoint_every and result.steps_done % config.checkpoint_every == 0:
                     save()
                 if interrupted():
