@@ -61,10 +61,11 @@ class Function:
     """
 
     __slots__ = ("backend", "xp", "parents", "saved", "needs_input_grad", "num_outputs", "sequence",
-                 "versions", "retained", "scope", "tag", "output_shapes", "output_dtype",
-                 "__weakref__", "__dict__")
+                 "versions", "scope", "output_shapes", "output_dtype", "__weakref__", "__dict__")
 
     returns_view = False  # True for ops whose outputs are views of their first input
+    retained = None  # ((output index, weakref to tensor), ...) for tensors that called retain_grad()
+    tag = None  # a name for the output value in pictures (see grad_mode.tag)
 
     # ---- what subclasses write --------------------------------------------
     def forward(self, *arrays: Any, **params: Any) -> Any:
@@ -112,7 +113,6 @@ class Function:
         fn.parents = tuple([(t.grad_fn, t._out_index) if t.grad_fn is not None else
                             ((t, 0) if t.requires_grad else None) for t in inputs])
         fn.sequence = next(_creation_order)  # later nodes consume earlier ones: backward's order
-        fn.retained = fn.tag = None
         fn.scope = grad_mode._mode.scope  # labels for the graph pictures (see grad_mode.scope)
         if type(result) is tuple:
             fn.num_outputs = len(result)
@@ -209,10 +209,14 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool, observe: Any = Non
     # so a node runs only after every node that consumed its outputs
     pending: dict[Function, list] = {}
     ready: list[tuple[int, Function]] = []
-    _add_to_slot(pending, ready, root.grad_fn, root._out_index, grad)
+    owned: set[int] = set()  # ids of sums this pass made: no one else sees them, add in place
+    _add_to_slot(pending, ready, owned, root.grad_fn, root._out_index, grad)
     while ready:
         node = heapq.heappop(ready)[1]
         slots = pending.pop(node)
+        if owned:
+            for g in slots:
+                owned.discard(id(g))  # handed on now; its id may be reused by a new array
         if node.saved is FREED:
             raise RuntimeError(
                 f"{node.name}: trying to backward through the graph a second time, but its saved "
@@ -243,7 +247,7 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool, observe: Any = Non
                 continue
             target, index = edge
             if isinstance(target, Function):
-                _add_to_slot(pending, ready, target, index, g)
+                _add_to_slot(pending, ready, owned, target, index, g)
             else:
                 _deliver(target, g, stored, observe)
         if not retain_graph:
@@ -258,13 +262,25 @@ def _deliver(leaf: Tensor, g: Any, stored: set, observe: Any) -> None:
         observe(leaf, 0, g)
 
 
-def _add_to_slot(pending: dict, ready: list, node: Function, index: int, g: Any) -> None:
+def _add_to_slot(pending: dict, ready: list, owned: set, node: Function, index: int, g: Any) -> None:
+    """Add ``g`` to the gradient waiting for output ``index`` of ``node``.
+
+    The first gradient is kept as it is (it may be an array another edge also received, so
+    it is never modified); the second makes a fresh sum; later ones are added to that sum in
+    place. A weight used at every time step thus costs one buffer, not one per step.
+    """
     slots = pending.get(node)
     if slots is None:  # the first gradient for this node: schedule it
         slots = pending[node] = [None] * node.num_outputs
         heapq.heappush(ready, (-node.sequence, node))
-    # out of place: g may be the very array another edge received
-    slots[index] = g if slots[index] is None else slots[index] + g
+    current = slots[index]
+    if current is None:
+        slots[index] = g
+    elif id(current) in owned and current.dtype == g.dtype:
+        current += g
+    else:
+        slots[index] = total = current + g
+        owned.add(id(total))
 
 
 def _accumulate_into(tensor: Tensor, g: Any, stored: set[int]) -> None:
