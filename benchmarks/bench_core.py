@@ -44,8 +44,6 @@ SMALL_SHAPE = (64, 64)
 
 # --markdown replaces the text between these markers (or appends a new section).
 SECTION_HEADING = "## Core engine (issue: core engine)"
-BEGIN_MARKER = "<!-- bench_core: begin generated -->"
-END_MARKER = "<!-- bench_core: end generated -->"
 
 
 @dataclass
@@ -248,17 +246,30 @@ def report(args: argparse.Namespace) -> str:
             f"{overhead_table(iterations, args.rounds)}\n")
 
 
-def write_markdown(path: Path, body: str) -> None:
-    """Put ``body`` between the markers in ``path``, or append it as a new section."""
-    block = f"{BEGIN_MARKER}\n{body}{END_MARKER}"
+def write_markdown(path: Path, body: str, name: str, heading: str) -> None:
+    """Put ``body`` between the ``name`` markers in ``path``; else in place of the paragraph
+    under ``heading``; else append it as a new section. Text outside the markers is kept."""
+    begin, end = f"<!-- {name}: begin generated -->", f"<!-- {name}: end generated -->"
+    block = f"{begin}\n{body}{end}"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BEGIN_MARKER in text and END_MARKER in text:
-        before, rest = text.split(BEGIN_MARKER, 1)
-        after = rest.split(END_MARKER, 1)[1]
-        text = before + block + after
+    if begin in text and end in text:
+        before, rest = text.split(begin, 1)
+        text = before + block + rest.split(end, 1)[1]
+    elif f"{heading}\n" in text:
+        before, rest = text.split(f"{heading}\n", 1)
+        next_section = rest.find("\n## ")
+        text = before + f"{heading}\n\n{block}\n" + (rest[next_section:] if next_section >= 0 else "")
     else:
-        text = text.rstrip("\n") + f"\n\n{SECTION_HEADING}\n\n{block}\n"
+        text = text.rstrip("\n") + f"\n\n{heading}\n\n{block}\n"
     path.write_text(text)
+
+
+def publish(body: str, markdown: Path | None, name: str, heading: str) -> None:
+    """Print the report and, with ``--markdown FILE``, write it into its section of FILE."""
+    print(body)
+    if markdown:
+        write_markdown(markdown, body, name, heading)
+        print(f"written to {markdown}")
 
 
 def parse_args() -> argparse.Namespace:
@@ -279,11 +290,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     tg.set_default_device(args.device)  # every tensor the benchmark creates goes there
-    body = report(args)
-    print(body)
-    if args.markdown:
-        write_markdown(args.markdown, body)
-        print(f"written to {args.markdown}")
+    publish(report(args), args.markdown, "bench_core", SECTION_HEADING)
 
 
 if __name__ == "__main__":

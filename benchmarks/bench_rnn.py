@@ -47,7 +47,7 @@ import numpy as np
 
 import numpy_reference as ref
 import tinygrad_rnn as tg
-from bench_core import Stats, machine_line
+from bench_core import Stats, machine_line, publish
 from tinygrad_rnn.models import CharRNN
 from tinygrad_rnn.nn.functional import cross_entropy
 from tinygrad_rnn.optim import SGD
@@ -70,8 +70,6 @@ PHASE_TARGET = 2.5                              # tinygrad_rnn's backward+update
 
 # --markdown replaces the text between these markers (or the placeholder under the heading).
 SECTION_HEADING = "## Recurrent training step"
-BEGIN_MARKER = "<!-- bench_rnn: begin generated -->"
-END_MARKER = "<!-- bench_rnn: end generated -->"
 
 
 @dataclass(frozen=True)
@@ -595,25 +593,6 @@ def report(args: argparse.Namespace, sizes: list[Size], torch: ModuleType | None
     return "\n\n".join(sections) + "\n"
 
 
-def write_markdown(path: Path, body: str) -> None:
-    """Put ``body`` between the markers in ``path``; else in place of the paragraph under the
-    section heading; else append it as a new section."""
-    block = f"{BEGIN_MARKER}\n{body}{END_MARKER}"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    heading = f"{SECTION_HEADING}\n"
-    if BEGIN_MARKER in text and END_MARKER in text:
-        before, rest = text.split(BEGIN_MARKER, 1)
-        text = before + block + rest.split(END_MARKER, 1)[1]
-    elif heading in text:
-        before, rest = text.split(heading, 1)
-        next_section = rest.find("\n## ")
-        after = rest[next_section:] if next_section >= 0 else ""
-        text = before + heading + "\n" + block + "\n" + after
-    else:
-        text = text.rstrip("\n") + f"\n\n{SECTION_HEADING}\n\n{block}\n"
-    path.write_text(text)
-
-
 def parse_args() -> argparse.Namespace:
     """The command line; see ``--help``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -649,11 +628,8 @@ def main() -> None:
         progress("torch is not importable here: torch_nn and torch_prims are skipped "
                  "(run with an interpreter that has torch and tinygrad_rnn, e.g. "
                  "PYTHONPATH=/work/main /tmp/torchenv/bin/python)")
-    body = report(args, [all_sizes[name] for name in args.sizes], torch)
-    print(body)
-    if args.markdown:
-        write_markdown(args.markdown, body)
-        print(f"written to {args.markdown}")
+    publish(report(args, [all_sizes[name] for name in args.sizes], torch), args.markdown, "bench_rnn",
+            SECTION_HEADING)
 
 
 if __name__ == "__main__":
