@@ -1,5 +1,7 @@
-"""Shared fixtures: the devices every device-sensitive test runs on."""
+"""Shared fixtures: the devices every device-sensitive test runs on, and a collector-free mode."""
 from __future__ import annotations
+
+import gc
 
 import pytest
 
@@ -37,3 +39,15 @@ def device(request: pytest.FixtureRequest) -> str:
             pytest.skip(f"CuPy/GPU not available: {reason}")
         return "cuda:0"
     return "cpu"
+
+
+@pytest.fixture
+def gc_disabled():
+    """Run the test with the cycle collector off: only reference counting frees memory."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

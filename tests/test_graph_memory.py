@@ -1,13 +1,11 @@
 """The graph holds memory only as long as it must, and deep graphs need no recursion."""
 from __future__ import annotations
 
-import gc
 import subprocess
 import sys
 import weakref
 
 import numpy as np
-import pytest
 
 import tinygrad_rnn as tg
 
@@ -22,16 +20,6 @@ def make_graph(x):
     return loss, node
 
 
-@pytest.fixture
-def gc_disabled():
-    """Run the test with the cycle collector off: only reference counting frees memory."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def test_backward_frees_every_node_without_the_cycle_collector(device, gc_disabled):

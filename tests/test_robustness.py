@@ -46,16 +46,6 @@ def _in_package(filename: str) -> bool:
     return os.path.abspath(filename).startswith(PACKAGE_DIR + os.sep)
 
 
-@pytest.fixture
-def gc_disabled():
-    """Only reference counting frees memory inside the test (the cycle collector is off)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 # ---- anomaly detection ------------------------------------------------------------------------
