@@ -13,10 +13,12 @@ the sum of the gradients of its outputs, and frees each node once it has been us
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import heapq
 import itertools
 import re
-from typing import Any
+from typing import Any, Iterator
 
 from . import grad_mode
 from .tensor import Tensor
@@ -61,11 +63,10 @@ class Function:
     """
 
     __slots__ = ("backend", "xp", "parents", "saved", "needs_input_grad", "num_outputs", "sequence",
-                 "versions", "scope", "output_shapes", "output_dtype", "__weakref__", "__dict__")
+                 "versions", "scope", "tag", "output_shapes", "output_dtype", "__weakref__", "__dict__")
 
     returns_view = False  # True for ops whose outputs are views of their first input
     retained = None  # ((output index, weakref to tensor), ...) for tensors that called retain_grad()
-    tag = None  # a name for the output value in pictures (see grad_mode.tag)
 
     # ---- what subclasses write --------------------------------------------
     def forward(self, *arrays: Any, **params: Any) -> Any:
@@ -113,6 +114,7 @@ class Function:
         fn.parents = tuple([(t.grad_fn, t._out_index) if t.grad_fn is not None else
                             ((t, 0) if t.requires_grad else None) for t in inputs])
         fn.sequence = next(_creation_order)  # later nodes consume earlier ones: backward's order
+        fn.tag = None  # a name for the output value in pictures (see grad_mode.tag)
         fn.scope = grad_mode._mode.scope  # labels for the graph pictures (see grad_mode.scope)
         if type(result) is tuple:
             fn.num_outputs = len(result)
@@ -205,6 +207,11 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool, observe: Any = Non
     if root.grad_fn is None:  # a leaf: its gradient is just grad
         _deliver(root, grad, stored, observe)
         return
+    with cycle_collector_paused():
+        _walk_backward(root, grad, retain_graph, observe, stored)
+
+
+def _walk_backward(root: Tensor, grad: Any, retain_graph: bool, observe: Any, stored: set) -> None:
     # process nodes newest first: a max-heap on creation order, filled as gradients arrive,
     # so a node runs only after every node that consumed its outputs
     pending: dict[Function, list] = {}
@@ -253,6 +260,23 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool, observe: Any = Non
         if not retain_graph:
             node.saved = FREED
             node.parents = ()
+
+
+@contextlib.contextmanager
+def cycle_collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while a big graph is built or walked.
+
+    Graphs hold no reference cycles (reference counting frees them), so the collector
+    has nothing to find in them; left on, it would scan the growing graph over and over,
+    which costs up to half the time of an unrolled loop. Restored on exit.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _deliver(leaf: Tensor, g: Any, stored: set, observe: Any) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..autograd import cycle_collector_paused
 from ..factories import zeros
 from ..grad_mode import scope
 from ..ops import cat, stack
@@ -57,6 +58,10 @@ class _Recurrent(Module):
     def forward(self, input: Tensor, hx: Any = None) -> tuple:  # noqa: A002 (PyTorch's name)
         x, batched = self._time_major(input)
         states = self._initial_states(hx, x, batched)
+        with cycle_collector_paused():  # the unrolled graph has no cycles to collect
+            return self._forward(x, states, batched)
+
+    def _forward(self, x: Tensor, states: list, batched: bool) -> tuple:
         finals = []
         for layer in range(self.num_layers):
             outputs = []
