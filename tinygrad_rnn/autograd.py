@@ -148,9 +148,34 @@ class Function:
         return f"<{type(self).__name__}>"
 
 
+class DeferredProducts:
+    """The gradient of a weight as a pending sum of products ``a_k^T @ g_k``.
+
+    A recurrent weight is used once per time step, so its gradient is a sum over steps of
+    small products h_{t-1}^T dL/dz_t. Collecting the factors and multiplying them out once,
+    as one (H, T*N) @ (T*N, G) product when the weight's gradient is finally needed, is the
+    same sum computed as one large, efficient matmul (what a hand-written BPTT does).
+    """
+
+    __slots__ = ("lefts", "rights")
+
+    def __init__(self, left: Any, right: Any) -> None:
+        self.lefts, self.rights = [left], [right]
+
+    def add(self, other: "DeferredProducts") -> None:
+        self.lefts += other.lefts
+        self.rights += other.rights
+
+    def value(self, xp: Any) -> Any:
+        if len(self.lefts) == 1:
+            return self.lefts[0].T @ self.rights[0]
+        return xp.concatenate(self.lefts).T @ xp.concatenate(self.rights)
+
+
 def _check_finite(node: Function, phase: str, results: tuple, inputs: list) -> None:
     """Anomaly mode: raise if ``results`` hold NaN/Inf although every input was finite."""
     xp = node.xp
+    results = [r.value(xp) if type(r) is DeferredProducts else r for r in results]
     finite = lambda a: a is None or a.dtype.kind not in "fc" or bool(xp.isfinite(a).all())  # noqa: E731
     if all(finite(r) for r in results) or not all(finite(a) for a in inputs):
         return
@@ -217,10 +242,14 @@ def _walk_backward(root: Tensor, grad: Any, retain_graph: bool, observe: Any, st
     pending: dict[Function, list] = {}
     ready: list[tuple[int, Function]] = []
     owned: set[int] = set()  # ids of sums this pass made: no one else sees them, add in place
-    _add_to_slot(pending, ready, owned, root.grad_fn, root._out_index, grad)
+    deferred: set[Function] = set()  # nodes with a DeferredProducts gradient waiting
+    _add_to_slot(pending, ready, owned, deferred, root.grad_fn, root._out_index, grad)
     while ready:
         node = heapq.heappop(ready)[1]
         slots = pending.pop(node)
+        if node in deferred:  # multiply out the collected products: one big matmul
+            deferred.discard(node)
+            slots = [g.value(node.xp) if type(g) is DeferredProducts else g for g in slots]
         if owned:
             for g in slots:
                 owned.discard(id(g))  # handed on now; its id may be reused by a new array
@@ -254,7 +283,7 @@ def _walk_backward(root: Tensor, grad: Any, retain_graph: bool, observe: Any, st
                 continue
             target, index = edge
             if isinstance(target, Function):
-                _add_to_slot(pending, ready, owned, target, index, g)
+                _add_to_slot(pending, ready, owned, deferred, target, index, g)
             else:
                 _deliver(target, g, stored, observe)
         if not retain_graph:
@@ -280,24 +309,39 @@ def cycle_collector_paused() -> Iterator[None]:
 
 
 def _deliver(leaf: Tensor, g: Any, stored: set, observe: Any) -> None:
+    if type(g) is DeferredProducts:
+        g = g.value(leaf.backend.xp)
     if observe is None:
         _accumulate_into(leaf, g, stored)
     else:
         observe(leaf, 0, g)
 
 
-def _add_to_slot(pending: dict, ready: list, owned: set, node: Function, index: int, g: Any) -> None:
+def _add_to_slot(pending: dict, ready: list, owned: set, deferred: set, node: Function, index: int,
+                 g: Any) -> None:
     """Add ``g`` to the gradient waiting for output ``index`` of ``node``.
 
     The first gradient is kept as it is (it may be an array another edge also received, so
     it is never modified); the second makes a fresh sum; later ones are added to that sum in
-    place. A weight used at every time step thus costs one buffer, not one per step.
+    place. A weight used at every time step thus costs one buffer, not one per step, and
+    deferred products (see ``DeferredProducts``) are only collected.
     """
     slots = pending.get(node)
     if slots is None:  # the first gradient for this node: schedule it
         slots = pending[node] = [None] * node.num_outputs
         heapq.heappush(ready, (-node.sequence, node))
     current = slots[index]
+    if type(g) is DeferredProducts:
+        if current is None:
+            slots[index] = g
+            deferred.add(node)
+            return
+        if type(current) is DeferredProducts:
+            current.add(g)
+            return
+        g = g.value(node.xp)
+    elif type(current) is DeferredProducts:
+        current = slots[index] = current.value(node.xp)
     if current is None:
         slots[index] = g
     elif id(current) in owned and current.dtype == g.dtype:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..autograd import Function, ShapeError
+from ..autograd import DeferredProducts, Function, ShapeError
 from ..tensor import Tensor
 from .common import sum_to, tensors
 
@@ -125,7 +125,8 @@ class Matmul(Function):
         a, b = self.saved
         need_a, need_b = self.needs_input_grad
         if a.ndim == 2 and b.ndim == 2:  # the common case, without reshaping
-            return (grad @ b.T if need_a else None), (a.T @ grad if need_b else None)
+            # a.T @ grad, multiplied out once every use of b (each time step) has added its own
+            return (grad @ b.T if need_a else None), (DeferredProducts(a, grad) if need_b else None)
         if a.ndim == 1 and b.ndim == 1:  # dot product
             return (grad * b if need_a else None), (grad * a if need_b else None)
         xp = self.xp
