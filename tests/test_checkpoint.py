@@ -352,3 +352,12 @@ def test_unsupported_values_raise_type_error_naming_the_path(tmp_path, state, wh
 def test_unsupported_top_level_value(tmp_path):
     with pytest.raises(TypeError, match="set"):
         save({1, 2}, tmp_path / "ck.npz")
+
+
+def test_save_and_load_are_top_level_functions(tmp_path):
+    import tinygrad_rnn as tg
+
+    model = tg.nn.Linear(2, 3)
+    tg.save({"model": model.state_dict(), "step": 7}, tmp_path / "ck.npz")
+    state = tg.load(tmp_path / "ck.npz")
+    assert state["step"] == 7 and set(state["model"]) == {"weight", "bias"}
