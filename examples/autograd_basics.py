@@ -33,7 +33,7 @@ import numpy as np
 import tinygrad_rnn as tg
 from tinygrad_rnn import viz
 from tinygrad_rnn.autograd import topological_order
-from common import example_parser
+from common import example_parser, start_run
 
 SCRIPT = "autograd_basics"
 
@@ -186,15 +186,12 @@ def custom_op_part(device: str, n: int) -> dict:
 # ---------------------------------------------------------------------------------------
 def parse_args(argv):
     parser = example_parser(__doc__, SCRIPT, quick_help="tiny sizes (for the tests)")
-    parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
-    tg.manual_seed(args.seed)
-    start = time.perf_counter()
+    start = start_run(args)
     results = {}
     results.update(scalar_part(args.device, args.out))
     rows, features, units = (2, 3, 2) if args.quick else (2, 3, 4)

@@ -81,7 +81,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--cell", default="lstm", choices=("rnn", "lstm", "gru"))
     parser.add_argument("--hidden", type=int, default=None, help="hidden size (default 128; quick 32)")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default 1000; quick 40)")
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     quick = args.quick

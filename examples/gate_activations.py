@@ -43,7 +43,7 @@ from tinygrad_rnn.data import SequenceBatcher, Vocabulary, load_corpus
 from tinygrad_rnn.nn import functional as F
 from tinygrad_rnn.nn.cells import lstm_gates
 from tinygrad_rnn.nn.utils import clip_grad_norm_
-from common import example_parser, save_figure
+from common import example_parser, save_figure, start_run
 
 SCRIPT = "gate_activations"
 GATES = ("input", "forget", "output")
@@ -189,7 +189,6 @@ def parse_args(argv):
     parser.add_argument("--lr", type=float, default=1e-2)
     parser.add_argument("--clip", type=float, default=1.0)
     parser.add_argument("--length", type=int, default=None, help="characters to plot (80; quick 30)")
-    parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
 
@@ -198,9 +197,7 @@ def main(argv=None) -> dict:
     hidden = args.hidden or (12 if args.quick else 48)
     steps = args.steps or (20 if args.quick else 500)
     length = args.length or (30 if args.quick else 80)
-    os.makedirs(args.out, exist_ok=True)
-    tg.manual_seed(args.seed)
-    start = time.perf_counter()
+    start = start_run(args)
 
     corpus = load_corpus()
     vocab = Vocabulary.from_text(corpus)

@@ -191,7 +191,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--gate-init", choices=("chrono", "pytorch"), default="chrono",
                         help="gate biases of the LSTM and GRU rows (default chrono; see the docstring)")
     parser.add_argument("--max-steps", type=int, default=None, help="step budget per model (default 300)")
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     gaps = [3, 8] if args.quick else [5, 20, 50, 100]
     args.max_steps = args.max_steps or (80 if args.quick else 300)

@@ -47,7 +47,7 @@ import tinygrad_rnn as tg
 from tinygrad_rnn import viz
 from tinygrad_rnn.autograd import topological_order
 from tinygrad_rnn.nn import functional as F
-from common import example_parser, save_figure
+from common import example_parser, save_figure, start_run
 
 SCRIPT = "rnn_bptt"
 DTYPE = "float64"  # float64 throughout, so finite differences are accurate
@@ -229,15 +229,12 @@ def parse_args(argv):
     parser = example_parser(__doc__, SCRIPT, quick_help="tiny sizes (for the tests)")
     parser.add_argument("--text", default="hello", help="inputs text[:-1], targets text[1:]")
     parser.add_argument("--hidden", type=int, default=None, help="hidden size (default 8, quick 3)")
-    parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
-    tg.manual_seed(args.seed)
-    start = time.perf_counter()
+    start = start_run(args)
     hidden = args.hidden or (3 if args.quick else 8)
     vocab, xs, ys, ids = encode(args.text, args.device)
     T = len(xs)

@@ -42,7 +42,7 @@ import tinygrad_rnn as tg
 from tinygrad_rnn import nn, optim
 from tinygrad_rnn.nn import functional as F
 from tinygrad_rnn.nn.utils import clip_grad_norm_
-from common import example_parser, save_figure
+from common import example_parser, save_figure, start_run
 
 SCRIPT = "sine_wave"
 
@@ -186,7 +186,6 @@ def parse_args(argv):
     parser.add_argument("--bptt", type=int, default=30, help="truncated BPTT chunk length")
     parser.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate")
     parser.add_argument("--clip", type=float, default=1.0, help="max gradient norm")
-    parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
 
@@ -195,9 +194,7 @@ def main(argv=None) -> dict:
     points = args.points or (300 if args.quick else 1000)
     hidden = args.hidden or (16 if args.quick else 64)
     epochs = args.epochs or (6 if args.quick else 30)
-    os.makedirs(args.out, exist_ok=True)
-    tg.manual_seed(args.seed)
-    start = time.perf_counter()
+    start = start_run(args)
 
     values = noisy_sine(points, args.period, args.noise, args.seed)
     series = as_sequence(values, args.device)

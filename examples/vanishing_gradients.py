@@ -104,10 +104,10 @@ def build(cell: str, args: argparse.Namespace, seed: int, *, gain: float = 1.0,
 
 
 def grad_norm_curve(cell: str, args: argparse.Namespace, **knobs: float) -> np.ndarray:
-    """||dL/dh_t|| for t = 0..T-1, geometric mean over ``args.seeds`` seeds (fresh model and
-    fresh random inputs each)."""
+    """||dL/dh_t|| for t = 0..T-1, geometric mean over ``args.seeds`` seeds starting at
+    ``args.seed`` (fresh model and fresh random inputs each)."""
     logs = []
-    for seed in range(args.seeds):
+    for seed in range(args.seed, args.seed + args.seeds):
         model = build(cell, args, seed, **knobs)
         x = tg.randn(args.steps, args.batch, args.input_size, dtype="float64", device=args.device)
         loss = model(x)

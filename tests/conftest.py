@@ -1,11 +1,10 @@
 """Shared fixtures: the devices every device-sensitive test runs on, and a collector-free mode."""
 from __future__ import annotations
 
-import gc
-
 import pytest
 
 import tinygrad_rnn
+from tinygrad_rnn.autograd import cycle_collector_paused
 from fake_backend import FAKE_DEVICE, register as register_fake_device
 
 # a NumPy-backed second device (tests only) so device plumbing is exercised without a GPU
@@ -44,10 +43,5 @@ def device(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def gc_disabled():
     """Run the test with the cycle collector off: only reference counting frees memory."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with cycle_collector_paused():
         yield
-    finally:
-        if was_enabled:
-            gc.enable()
