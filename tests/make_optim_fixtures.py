@@ -35,6 +35,8 @@ import zlib
 import numpy as np
 import torch
 
+from optim_cases import optimizer_arguments
+
 STEPS = 6
 SHAPES = [(3, 4), (4,)]
 OUT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "optim_reference.npz")
@@ -87,14 +89,7 @@ def run_case(name: str, cfg: dict) -> dict[str, np.ndarray]:
     grads = [rng.standard_normal((STEPS, *shape)) for shape in SHAPES]
     params = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in inits]
 
-    kwargs = dict(cfg["kwargs"])
-    if "betas" in kwargs:
-        kwargs["betas"] = tuple(kwargs["betas"])
-    if cfg["groups"] is None:
-        target = params
-    else:
-        target = [{**{k: v for k, v in g.items() if k != "params"},
-                   "params": [params[i] for i in g["params"]]} for g in cfg["groups"]]
+    target, kwargs = optimizer_arguments(cfg, params)
     opt = getattr(torch.optim, cfg["optimizer"])(target, **kwargs)
     hyper = [_hyper(g) for g in opt.param_groups]
     scheduler = None

@@ -15,6 +15,8 @@ import pytest
 import tinygrad_rnn as tg
 from tinygrad_rnn import checkpoint, nn, optim
 
+from optim_cases import optimizer_arguments
+
 FIXTURE = Path(__file__).parent / "fixtures" / "optim_reference.npz"
 RTOL, ATOL = 1e-10, 1e-12
 N_PARAMS = 2
@@ -43,14 +45,7 @@ def config(case: str) -> dict:
 def build(case: str, params: list) -> tuple[optim.Optimizer, optim.LRScheduler | None]:
     """The case's optimizer (and scheduler) over ``params``, as the generator built it in torch."""
     cfg = config(case)
-    kwargs = dict(cfg["kwargs"])
-    if "betas" in kwargs:
-        kwargs["betas"] = tuple(kwargs["betas"])
-    if cfg["groups"] is None:
-        target = params
-    else:
-        target = [{**{k: v for k, v in g.items() if k != "params"},
-                   "params": [params[i] for i in g["params"]]} for g in cfg["groups"]]
+    target, kwargs = optimizer_arguments(cfg, params)
     opt = getattr(optim, cfg["optimizer"])(target, **kwargs)
     scheduler = None
     if cfg["scheduler"] is not None:
