@@ -5,7 +5,7 @@ What it teaches
 1. Every op on tensors that require grad records a node (a ``tinygrad_rnn.Function``)
    on a *tape*. ``loss.grad_fn`` is the last node; each node knows its parents, the
    shapes of its outputs and what it saved for backward.
-2. ``topological_order(loss.grad_fn)`` is the order in which ``backward()`` visits
+2. ``backward_order(loss.grad_fn)`` is the order in which ``backward()`` visits
    the nodes: every node before the nodes that produced its inputs. We print it
    *before* calling backward, because backward frees what the nodes saved.
 3. ``backward()`` applies the chain rule node by node. We check the result three
@@ -32,7 +32,7 @@ import numpy as np
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import viz
-from tinygrad_rnn.autograd import topological_order
+from tinygrad_rnn.autograd import backward_order
 from common import example_parser, start_run
 
 SCRIPT = "autograd_basics"
@@ -58,7 +58,7 @@ def print_tape(loss: tg.Tensor) -> list[str]:
     saved for its backward (``node.saved``), and where its inputs came from.
     Must run before ``loss.backward()``, which frees ``saved`` and the parent edges.
     """
-    order = topological_order(loss.grad_fn)
+    order = backward_order(loss.grad_fn)
     print(f"  {'#':>2}  {'op':<8} {'output shape':<13} {'shapes saved':<22} inputs from")
     for k, node in enumerate(order, start=1):
         shapes = ", ".join(str(tuple(s)) for s in node.output_shapes)

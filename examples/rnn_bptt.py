@@ -45,7 +45,7 @@ import numpy as np
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import viz
-from tinygrad_rnn.autograd import topological_order
+from tinygrad_rnn.autograd import backward_order
 from tinygrad_rnn.nn import functional as F
 from common import example_parser, save_figure, start_run
 
@@ -134,7 +134,7 @@ def node_label(node) -> str:
 
 def backward_visit_order(loss: tg.Tensor) -> list[tuple[str, int | None, str | None]]:
     """(label, time step, tag) of every node, in the order backward will visit them."""
-    return [(node_label(node), step_of(node), node.tag) for node in topological_order(loss.grad_fn)]
+    return [(node_label(node), step_of(node), node.tag) for node in backward_order(loss.grad_fn)]
 
 
 def print_visit_order(visits: list) -> None:

@@ -64,7 +64,7 @@ def clean_wave(n: int, period: float, phase: float = np.pi / 2) -> np.ndarray:
 
 def as_sequence(values: np.ndarray, device: str) -> tg.Tensor:
     """A 1-D series as the (L, N=1, H_in=1) layout the recurrent layers take."""
-    return tg.tensor(values.reshape(-1, 1, 1), device=device)
+    return tg.tensor(values.reshape(-1, 1, 1), dtype="float32", device=device)
 
 
 # ---------------------------------------------------------------------------------------

@@ -13,46 +13,53 @@ DEPTH = 20_000
 
 
 def make_graph(x):
-    """loss = sum(tanh(x * 2) * 3) and a weak reference to the node of ``x * 2``."""
-    hidden = x * 2.0
+    """loss = sum(tanh(x * 2) * 3), a weak reference to the node of ``tanh`` and one to the
+    array that node saved for backward (its output)."""
+    hidden = (x * 2.0).tanh()
     node = weakref.ref(hidden.grad_fn)
-    loss = (hidden.tanh() * 3.0).sum()
-    return loss, node
+    saved = weakref.ref(hidden.grad_fn.saved[0])
+    loss = (hidden * 3.0).sum()
+    del hidden
+    return loss, node, saved
 
 
-
-
-def test_backward_frees_every_node_without_the_cycle_collector(device, gc_disabled):
+def test_backward_frees_saved_arrays_and_the_graph_dies_with_its_output(device, gc_disabled):
+    # PyTorch's semantics: backward releases what nodes saved; the structure stays walkable
+    # (drawable) while the output lives, and reference counting frees it with the output
     x = tg.tensor([0.5, -1.0], device=device, requires_grad=True)
-    loss, node = make_graph(x)
-    assert node() is not None  # alive while it is still needed
+    loss, node, saved = make_graph(x)
+    assert node() is not None and saved() is not None  # alive while still needed
     loss.backward()
+    assert saved() is None
+    assert node() is not None
+    del loss
     assert node() is None
     assert x.grad is not None
 
 
-def test_backward_frees_every_node_with_the_collector_enabled_but_not_run(device):
+def test_the_graph_dies_with_its_output_with_the_collector_enabled_but_not_run(device):
     x = tg.tensor([0.5, -1.0], device=device, requires_grad=True)
-    loss, node = make_graph(x)
+    loss, node, saved = make_graph(x)
     loss.backward()
-    assert node() is None
+    del loss
+    assert node() is None and saved() is None
 
 
 def test_a_retained_graph_lives_until_its_output_is_dropped(device, gc_disabled):
     x = tg.tensor([0.5, -1.0], device=device, requires_grad=True)
-    loss, node = make_graph(x)
+    loss, node, saved = make_graph(x)
     loss.backward(retain_graph=True)
-    assert node() is not None  # still usable for a second backward
+    assert saved() is not None  # still usable for a second backward
     loss.backward(retain_graph=True)
     del loss
-    assert node() is None
+    assert node() is None and saved() is None
 
 
 def test_a_graph_never_backpropagated_dies_with_its_output(device, gc_disabled):
     x = tg.tensor([0.5, -1.0], device=device, requires_grad=True)
-    loss, node = make_graph(x)
+    loss, node, saved = make_graph(x)
     del loss
-    assert node() is None
+    assert node() is None and saved() is None
 
 
 def test_saved_values_of_a_graph_are_released_by_backward(device, gc_disabled):

@@ -241,8 +241,8 @@ def shapes_and_axes(draw):
 REDUCTIONS = {
     "sum": (lambda x, axis, keep: x.sum(axis, keepdims=keep), bounded),
     "mean": (lambda x, axis, keep: x.mean(axis, keepdims=keep), bounded),
-    "max": (lambda x, axis, keep: x.max(axis, keepdims=keep), distinct),
-    "min": (lambda x, axis, keep: x.min(axis, keepdims=keep), distinct),
+    "amax": (lambda x, axis, keep: x.amax(axis, keepdims=keep), distinct),
+    "amin": (lambda x, axis, keep: x.amin(axis, keepdims=keep), distinct),
 }
 
 
@@ -262,8 +262,8 @@ def test_reduction_gradient_matches_finite_differences(name, device, shape_axis,
 def test_reduction_accepts_pytorch_dim_and_keepdim(name, dim, keepdim, device):
     _, values = REDUCTIONS[name]
     x = values(np.random.default_rng(5), (2, 3, 4))
-    method = {"sum": tg.Tensor.sum, "mean": tg.Tensor.mean, "max": tg.Tensor.max,
-              "min": tg.Tensor.min}[name]
+    method = {"sum": tg.Tensor.sum, "mean": tg.Tensor.mean, "amax": tg.Tensor.amax,
+              "amin": tg.Tensor.amin}[name]
     axis = tuple(dim) if isinstance(dim, list) else dim
     expected = getattr(np, name)(x, axis=axis, keepdims=keepdim)
     out = method(leaf(x, device), dim=dim, keepdim=keepdim)
@@ -290,6 +290,33 @@ def test_tied_extremes_share_the_gradient_equally(values, reduce, expected):
     x = tg.tensor(values, dtype="float64", requires_grad=True)
     reduce(x).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), expected)
+
+
+@pytest.mark.parametrize("name", ["max", "min"])
+@pytest.mark.parametrize("dim, keepdim", [(0, False), (1, True), (-1, False)], ids=str)
+def test_max_and_min_along_a_dim_give_values_and_indices_as_pytorch(name, dim, keepdim, device):
+    x = distinct(np.random.default_rng(7), (3, 4))
+    result = getattr(leaf(x, device), name)(dim, keepdim=keepdim)
+    values, indices = result  # a named tuple, as torch.return_types.max
+    assert result.values is values and result.indices is indices
+    np.testing.assert_array_equal(values.numpy(), getattr(np, name)(x, axis=dim, keepdims=keepdim))
+    arg = getattr(np, "arg" + name)(x, axis=dim)
+    np.testing.assert_array_equal(indices.numpy(), np.expand_dims(arg, dim) if keepdim else arg)
+    assert indices.dtype == np.int64
+    check(lambda t: getattr(t, name)(dim=dim, keepdim=keepdim).values, x, device=device)
+
+
+def test_max_along_a_dim_sends_the_gradient_to_the_first_maximum_only():
+    # PyTorch routes the gradient of max(dim) through the returned index (no sharing of ties)
+    x = tg.tensor([[1.0, 3.0, 3.0], [2.0, 0.0, 1.0]], dtype="float64", requires_grad=True)
+    x.max(1).values.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+
+
+def test_max_over_several_dims_points_to_amax():
+    x = tg.tensor(np.ones((2, 3)))
+    with pytest.raises(TypeError, match="amax"):
+        x.max(dim=(0, 1))
 
 
 # ---- softmax family ------------------------------------------------------------------------

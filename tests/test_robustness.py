@@ -173,8 +173,15 @@ def test_anomaly_mode_is_per_thread():
 # ---- dtypes -----------------------------------------------------------------------------------
 BINARY_OPS = {
     "add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv,
-    "pow": operator.pow, "matmul": operator.matmul, "maximum": tg.maximum, "minimum": tg.minimum,
+    "pow": operator.pow, "maximum": tg.maximum, "minimum": tg.minimum,
 }
+
+
+def test_matmul_of_two_dtypes_raises_like_pytorch_and_names_both():
+    a = tg.tensor([[1.5, 2.0], [0.5, 1.25]], dtype="float32")
+    b = tg.tensor([[0.5, 1.0], [2.0, 0.75]], dtype="float64")
+    with pytest.raises(TypeError, match="matmul.*same dtype.*float32 and float64"):
+        a @ b
 
 
 @pytest.mark.parametrize("name", sorted(BINARY_OPS))

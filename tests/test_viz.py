@@ -371,10 +371,30 @@ def test_grad_flow_works_after_backward_with_retain_graph_and_leaves_grads_alone
     assert all(np.array_equal(g, p.grad.numpy()) for g, p in zip(grads, model.parameters()))
 
 
-def test_grad_flow_after_a_plain_backward_says_to_retain_the_graph(lstm):
-    loss = lstm[1]
+def test_grad_flow_after_a_plain_backward_draws_what_backward_recorded(lstm):
+    model, loss = lstm
+    before = viz.to_dot(loss, params=model, grad_flow=True).source
+    loss.backward()  # frees the saved values: the colours come from what it recorded
+    after = viz.to_dot(loss, params=model, grad_flow=True).source
+    _assert_gradient_colours(Dot(after))
+    assert after == before
+
+
+def test_backward_order_after_a_plain_backward_is_the_order_backward_ran(lstm):
+    model, loss = lstm
+    before = viz.to_dot(loss, backward_order=True).source
     loss.backward()
-    with pytest.raises(RuntimeError, match="retain_graph"):
+    assert viz.to_dot(loss, backward_order=True).source == before
+
+
+def test_the_pictures_need_gradient_recording_after_backward_and_say_so(lstm):
+    model, loss = lstm
+    viz.record_gradients(False)
+    try:
+        loss.backward()
+    finally:
+        viz.record_gradients(True)
+    with pytest.raises(RuntimeError, match="second time"):
         viz.to_dot(loss, grad_flow=True)
 
 
@@ -535,6 +555,15 @@ def test_hidden_grad_norms_runs_its_own_pass_and_stores_no_grads():
     assert all(p.grad is None for p in model.parameters())
     loss.backward()  # the graph is still whole
     assert all(p.grad is not None for p in model.parameters())
+
+
+def test_hidden_grad_norms_after_a_plain_backward_are_those_backward_saw():
+    tg.manual_seed(0)
+    model = Tiny("lstm", hidden=8)
+    loss = mse_loss(model(tg.randn(30, 1, 2)), tg.zeros(1, 1))
+    before = viz.hidden_grad_norms(loss)
+    loss.backward()
+    np.testing.assert_allclose(viz.hidden_grad_norms(loss), before, rtol=1e-6)
 
 
 def test_plot_grad_norms_writes_a_png(tmp_path):

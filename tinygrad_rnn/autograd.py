@@ -8,15 +8,14 @@ input requires grad, records a node: the output tensor's ``grad_fn``.
 A node remembers its *parents* (edges to the nodes that made its inputs, or the
 leaf tensors themselves) and what it saved for backward, never its input tensors,
 so a graph holds no more memory than backward needs. ``backward`` orders the nodes
-with an explicit stack (no recursion: BPTT graphs have 10^5+ nodes), hands each node
-the sum of the gradients of its outputs, and frees each node once it has been used.
+depth-first with an explicit stack (no recursion: BPTT graphs have 10^5+ nodes), hands
+each node the sum of the gradients of its outputs, and frees what each node saved once
+it has been used. The graph's structure stays while its output lives (it can be drawn).
 """
 from __future__ import annotations
 
 import contextlib
 import gc
-import heapq
-import itertools
 import re
 from typing import Any, Iterator
 
@@ -62,7 +61,7 @@ class Function:
     >>> y = Square.apply(x)
     """
 
-    __slots__ = ("backend", "xp", "parents", "saved", "needs_input_grad", "num_outputs", "sequence",
+    __slots__ = ("backend", "xp", "parents", "saved", "needs_input_grad", "num_outputs",
                  "versions", "scope", "tag", "output_shapes", "output_dtype", "__weakref__", "__dict__")
 
     returns_view = False  # True for ops whose outputs are views of their first input
@@ -88,8 +87,10 @@ class Function:
         for t in inputs:
             if t.backend is not backend:
                 raise _device_mismatch(cls, inputs)
+            if t._base is not None:
+                t._sync_view()  # a view whose base was changed in place takes the base's new history
             arrays.append(t.data)
-            needs.append(t.requires_grad)
+            needs.append(t._requires_grad)
         fn = cls()
         fn.backend = backend
         fn.xp = backend.xp
@@ -103,41 +104,32 @@ class Function:
             shapes = ", ".join(str(tuple(t.shape)) for t in inputs)
             raise ShapeError(f"{op_name(cls)}: cannot apply to shapes {shapes}: {error}") from None
         backend = fn.backend  # usually unchanged; a device transfer's forward sets its target
+        results = result if type(result) is tuple else (result,)
+        if not all(isinstance(r, backend.xp.ndarray) for r in results):
+            results = _as_arrays(fn, results)
         if grad_mode._mode.anomaly:
             fn.creation_stack = grad_mode.creation_site()
-            _check_finite(fn, "forward", result if type(result) is tuple else (result,), arrays)
-        if not (True in needs and grad_mode._mode.enabled):  # nothing to record
-            if type(result) is tuple:
-                return tuple([Tensor._wrap(r, backend) for r in result])
-            return Tensor._wrap(result, backend)
-        # each edge says where an input's gradient goes: the node that made it, or the leaf itself
-        fn.parents = tuple([(t.grad_fn, t._out_index) if t.grad_fn is not None else
-                            ((t, 0) if t.requires_grad else None) for t in inputs])
-        fn.sequence = next(_creation_order)  # later nodes consume earlier ones: backward's order
-        fn.tag = None  # a name for the output value in pictures (see grad_mode.tag)
-        fn.scope = grad_mode._mode.scope  # labels for the graph pictures (see grad_mode.scope)
-        if type(result) is tuple:
-            fn.num_outputs = len(result)
-            fn.output_shapes = tuple([r.shape for r in result])
-            fn.output_dtype = result[0].dtype
-            outputs = tuple([Tensor._wrap(r, backend, fn, i) for i, r in enumerate(result)])
-        else:
-            fn.num_outputs = 1
-            fn.output_shapes = (result.shape,)
-            fn.output_dtype = result.dtype
-            outputs = Tensor._wrap(result, backend, fn, 0)
-        if cls.returns_view:  # an in-place change of the base must be seen through the view
-            for out in outputs if type(outputs) is tuple else (outputs,):
-                if out.data.base is not None:
-                    out._version = inputs[0]._version
-        if fn.saved:  # remember versions of what was saved, to catch later in-place edits
-            saved = {id(array) for array in fn.saved}
-            fn.versions = tuple([(t._version, t._version[0]) for t in
-                                 (inputs + outputs if type(outputs) is tuple else inputs + (outputs,))
-                                 if id(t.data) in saved])
-        else:
-            fn.versions = ()
-        return outputs
+            _check_finite(fn, "forward", results, arrays)
+        record = True in needs and grad_mode._mode.enabled
+        if record:
+            # each edge says where an input's gradient goes: the node that made it, or the leaf itself
+            fn.parents = tuple([(t._grad_fn, t._out_index) if t._grad_fn is not None else
+                                ((t, 0) if t._requires_grad else None) for t in inputs])
+            fn.tag = None  # a name for the output value in pictures (see grad_mode.tag)
+            fn.scope = grad_mode._mode.scope  # labels for the graph pictures (see grad_mode.scope)
+            fn.num_outputs = len(results)
+            fn.output_shapes = tuple([r.shape for r in results])
+            fn.output_dtype = results[0].dtype
+        outputs = tuple([Tensor._wrap(r, backend, fn if record else None, i) for i, r in enumerate(results)])
+        if cls.returns_view:  # outputs that share the input's memory are views of it
+            for index, out in enumerate(outputs):
+                if shares_memory(out.data, inputs[0].data):
+                    out._become_view_of(inputs[0], (cls, params, index if len(outputs) > 1 else None))
+        if record:
+            # remember the versions of the tensors whose arrays were saved, to catch in-place edits
+            saved = {id(array) for array in fn.saved or () if array is not None}
+            fn.versions = tuple([(t._version, t._version[0]) for t in inputs + outputs if id(t.data) in saved])
+        return outputs if type(result) is tuple else outputs[0]
 
     # ---- for people walking the graph by hand -----------------------------
     @property
@@ -146,6 +138,16 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
+
+
+def _as_arrays(fn: Function, results: tuple) -> tuple:
+    """NumPy returns 0-d results as scalars (immutable, no version to track): make them 0-d
+    arrays, also where forward saved the very same object for backward."""
+    arrays = tuple([fn.xp.asarray(r) for r in results])
+    if fn.saved:
+        swap = {id(r): a for r, a in zip(results, arrays)}
+        fn.saved = tuple([swap.get(id(s), s) for s in fn.saved])
+    return arrays
 
 
 class DeferredProducts:
@@ -197,62 +199,104 @@ def check_same_device(op: str, *tensors: Tensor) -> None:
         raise _device_mismatch(op, tensors)
 
 
-_creation_order = itertools.count()
+def shares_memory(view: Any, source: Any) -> bool:
+    """Whether array ``view`` looks into ``source``'s memory (NumPy and CuPy chain ``.base``)."""
+    return getattr(view, "base", None) is not None and _owner(view) is _owner(source)
 
 
-def topological_order(root: Function) -> list[Function]:
-    """Nodes reachable from ``root``, each before every node that produced its inputs.
+def _owner(array: Any) -> Any:
+    while getattr(array, "base", None) is not None:
+        array = array.base
+    return array
 
-    A node is always created after the nodes that produced its inputs, so the reverse of
-    creation order (``node.sequence``) is such an order: collect the reachable nodes with
-    an explicit stack (no recursion, so a million-op chain is fine) and sort them.
+
+def backward_order(root: Function) -> list[Function]:
+    """The nodes reachable from ``root`` in the order ``backward`` visits them: each node
+    before the nodes that made its inputs, so it hands on a complete gradient.
+
+    A depth-first walk with an explicit stack (no recursion: BPTT graphs reach 10^5 nodes)
+    appends a node once all its parents are done; reversed, that is the order we need.
     """
-    seen = {root}
-    stack = [root]
+    order, seen = [], {root}
+    stack = [(root, iter(root.parents))]
     while stack:
-        for edge in stack.pop().parents:
+        node, edges = stack[-1]
+        for edge in edges:
             if edge is not None and isinstance(edge[0], Function) and edge[0] not in seen:
                 seen.add(edge[0])
-                stack.append(edge[0])
-    return sorted(seen, key=_newest_first)
+                stack.append((edge[0], iter(edge[0].parents)))
+                break
+        else:  # every parent is in the order already
+            stack.pop()
+            order.append(node)
+    order.reverse()
+    return order
 
 
-def _newest_first(node: Function) -> int:
-    return -node.sequence
+class BackwardObserver:
+    """Something that watches backward passes (the graph pictures do): subclass it and
+    register an instance with ``add_backward_observer``.
+
+    ``begin(root)`` is called when a backward pass starts from tensor ``root``; then
+    ``visit(node, output_grads, input_grads)`` for each node in the order backward runs
+    them, with the summed gradients of its outputs and the gradients it hands to its
+    parents (``None`` where none flows); ``end()`` when the pass is over (also after an error).
+    """
+
+    def begin(self, root: Tensor) -> None:
+        """A backward pass starts at ``root``."""
+
+    def visit(self, node: Function, output_grads: tuple, input_grads: tuple) -> None:
+        """``node`` ran its backward."""
+
+    def end(self) -> None:
+        """The backward pass is over."""
 
 
-def run_backward(root: Tensor, grad: Any, retain_graph: bool, observe: Any = None) -> None:
+_observers: list[BackwardObserver] = []
+
+
+def add_backward_observer(observer: BackwardObserver) -> None:
+    """Have ``observer`` see every later backward pass (see ``BackwardObserver``)."""
+    _observers.append(observer)
+
+
+def remove_backward_observer(observer: BackwardObserver) -> None:
+    _observers.remove(observer)
+
+
+def run_backward(root: Tensor, grad: Any, retain_graph: bool, accumulate: bool = True) -> None:
     """Propagate ``grad`` (an array shaped like ``root``) from ``root`` to every leaf.
 
-    With ``observe(target, index, gradient)`` every gradient is reported to it instead of
-    being stored in the leaves' ``.grad``: each node's summed output gradient and each leaf's
-    incoming gradients (the graph pictures use this to colour nodes by gradient norm).
+    Leaves that require grad get it added to their ``.grad`` (not with ``accumulate=False``:
+    then only the observers see the gradients). Unless ``retain_graph``, each node's saved
+    values are freed once used; the graph's structure stays, so it can still be drawn.
     """
+    observers = tuple(_observers)
+    for observer in observers:
+        observer.begin(root)
     stored = {id(grad)}  # ids of arrays the caller or an earlier .grad owns: copy before storing
-    if root.grad_fn is None:  # a leaf: its gradient is just grad
-        _deliver(root, grad, stored, observe)
-        return
-    with cycle_collector_paused():
-        _walk_backward(root, grad, retain_graph, observe, stored)
+    try:
+        if root.grad_fn is None:  # a leaf: its gradient is just grad
+            if accumulate:
+                _accumulate_into(root, grad, stored)
+            return
+        with cycle_collector_paused():
+            _walk_backward(root, grad, retain_graph, accumulate, observers, stored)
+    finally:
+        for observer in observers:
+            observer.end()
 
 
-def _walk_backward(root: Tensor, grad: Any, retain_graph: bool, observe: Any, stored: set) -> None:
-    # process nodes newest first: a max-heap on creation order, filled as gradients arrive,
-    # so a node runs only after every node that consumed its outputs
-    pending: dict[Function, list] = {}
-    ready: list[tuple[int, Function]] = []
-    owned: set[int] = set()  # ids of sums this pass made: no one else sees them, add in place
-    deferred: set[Function] = set()  # nodes with a DeferredProducts gradient waiting
-    _add_to_slot(pending, ready, owned, deferred, root.grad_fn, root._out_index, grad)
-    while ready:
-        node = heapq.heappop(ready)[1]
-        slots = pending.pop(node)
-        if node in deferred:  # multiply out the collected products: one big matmul
-            deferred.discard(node)
-            slots = [g.value(node.xp) if type(g) is DeferredProducts else g for g in slots]
-        if owned:
-            for g in slots:
-                owned.discard(id(g))  # handed on now; its id may be reused by a new array
+def _walk_backward(root: Tensor, grad: Any, retain_graph: bool, accumulate: bool, observers: tuple,
+                   stored: set) -> None:
+    pending: dict[Function, list] = {}  # node -> the gradients of its outputs summed so far
+    _add_to_slot(pending, root.grad_fn, root._out_index, grad)
+    for node in backward_order(root.grad_fn):
+        slots = pending.pop(node, None)
+        if slots is None:  # no gradient reached it (every consumer's gradient was None)
+            continue
+        slots = [g.value(node.xp) if type(g) is DeferredProducts else g for g in slots]
         if node.saved is FREED:
             raise RuntimeError(
                 f"{node.name}: trying to backward through the graph a second time, but its saved "
@@ -264,31 +308,30 @@ def _walk_backward(root: Tensor, grad: Any, retain_graph: bool, observe: Any, st
                     f"{node.name}: a tensor saved for backward was modified in place after it was "
                     f"saved (version {version}, now {cell[0]}); use an out-of-place op "
                     "(a = a + b instead of a.add_(b)) or clone() it before modifying")
-        if observe is not None:
-            for index, g in enumerate(slots):
-                if g is not None:
-                    observe(node, index, g)
-        elif node.retained is not None:
+        if accumulate and node.retained is not None:
             for index, ref in node.retained:
                 tensor = ref()
                 if tensor is not None and slots[index] is not None:
                     _accumulate_into(tensor, slots[index], stored)
         grads = node.backward(*slots)
-        if type(grads) is not tuple:
-            grads = (grads,)
+        grads = list(grads) if type(grads) is tuple else [grads]
+        for k, edge in enumerate(node.parents):  # a leaf takes its gradient as an array now
+            if edge is not None and type(grads[k]) is DeferredProducts and not isinstance(edge[0], Function):
+                grads[k] = grads[k].value(node.xp)
         if grad_mode._mode.anomaly:
             _check_finite(node, "backward", grads, [g for g in slots if g is not None])
+        for observer in observers:
+            observer.visit(node, tuple(slots), tuple(grads))
         for edge, g in zip(node.parents, grads):
             if edge is None or g is None:
                 continue
             target, index = edge
             if isinstance(target, Function):
-                _add_to_slot(pending, ready, owned, deferred, target, index, g)
-            else:
-                _deliver(target, g, stored, observe)
-        if not retain_graph:
+                _add_to_slot(pending, target, index, g)
+            elif accumulate:
+                _accumulate_into(target, g, stored)
+        if node.saved and not retain_graph:
             node.saved = FREED
-            node.parents = ()
 
 
 @contextlib.contextmanager
@@ -308,47 +351,22 @@ def cycle_collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _deliver(leaf: Tensor, g: Any, stored: set, observe: Any) -> None:
-    if type(g) is DeferredProducts:
-        g = g.value(leaf.backend.xp)
-    if observe is None:
-        _accumulate_into(leaf, g, stored)
-    else:
-        observe(leaf, 0, g)
-
-
-def _add_to_slot(pending: dict, ready: list, owned: set, deferred: set, node: Function, index: int,
-                 g: Any) -> None:
-    """Add ``g`` to the gradient waiting for output ``index`` of ``node``.
-
-    The first gradient is kept as it is (it may be an array another edge also received, so
-    it is never modified); the second makes a fresh sum; later ones are added to that sum in
-    place. A weight used at every time step thus costs one buffer, not one per step, and
-    deferred products (see ``DeferredProducts``) are only collected.
-    """
+def _add_to_slot(pending: dict, node: Function, index: int, g: Any) -> None:
+    """Add ``g`` to the gradient waiting for output ``index`` of ``node`` (a new array: a
+    gradient may be shared with another edge, so it is never changed in place). Deferred
+    products (see ``DeferredProducts``) are only collected."""
     slots = pending.get(node)
-    if slots is None:  # the first gradient for this node: schedule it
+    if slots is None:
         slots = pending[node] = [None] * node.num_outputs
-        heapq.heappush(ready, (-node.sequence, node))
     current = slots[index]
-    if type(g) is DeferredProducts:
-        if current is None:
-            slots[index] = g
-            deferred.add(node)
-            return
-        if type(current) is DeferredProducts:
-            current.add(g)
-            return
-        g = g.value(node.xp)
-    elif type(current) is DeferredProducts:
-        current = slots[index] = current.value(node.xp)
     if current is None:
         slots[index] = g
-    elif id(current) in owned and current.dtype == g.dtype:
-        current += g
+    elif type(current) is DeferredProducts and type(g) is DeferredProducts:
+        current.add(g)
     else:
-        slots[index] = total = current + g
-        owned.add(id(total))
+        xp = node.xp
+        current, g = (v.value(xp) if type(v) is DeferredProducts else v for v in (current, g))
+        slots[index] = xp.asarray(current + g)  # NumPy gives a scalar for 0-d sums: keep an array
 
 
 def _accumulate_into(tensor: Tensor, g: Any, stored: set[int]) -> None:
@@ -360,9 +378,9 @@ def _accumulate_into(tensor: Tensor, g: Any, stored: set[int]) -> None:
     if g.dtype != tensor.data.dtype:
         g = g.astype(tensor.data.dtype)
     if tensor.grad is None:
-        if g.base is not None or id(g) in stored:  # a view or shared array: own a copy
+        if getattr(g, "base", None) is not None or id(g) in stored:  # a view or shared array: own a copy
             g = g.copy()
         stored.add(id(g))
         tensor.grad = Tensor._wrap(g, tensor.backend)
-    else:
-        tensor.grad.data = tensor.grad.data + g
+    else:  # NumPy gives a scalar for 0-d sums: keep an array, which optimizers change in place
+        tensor.grad.data = tensor.backend.xp.asarray(tensor.grad.data + g)

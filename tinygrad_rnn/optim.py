@@ -125,7 +125,7 @@ class SGD(Optimizer):
         if momentum:
             buffer = state.get("momentum_buffer")
             if buffer is None:
-                buffer = state["momentum_buffer"] = grad.copy()
+                buffer = state["momentum_buffer"] = p.backend.xp.array(grad, copy=True)  # an array, even 0-d
             else:
                 buffer *= momentum
                 buffer += (1 - group["dampening"]) * grad

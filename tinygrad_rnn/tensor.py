@@ -23,8 +23,9 @@ class Tensor:
     default device (``"cpu"`` unless changed by ``set_default_device``).
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "backend", "name",
-                 "_out_index", "_version", "__weakref__")
+    __slots__ = ("data", "grad", "_requires_grad", "_grad_fn", "backend", "name", "_out_index",
+                 "_version", "_base", "_view", "__weakref__")
+    __array_ufunc__ = None  # numpy_array * tensor: NumPy defers to Tensor.__rmul__ (a Tensor, in the graph)
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
                  device: str | None = None, name: str | None = None) -> None:
@@ -34,11 +35,13 @@ class Tensor:
         self.data = backend.tensor_data(data, dtype)
         self.backend = backend
         self.grad: Tensor | None = None
-        self.grad_fn = None
+        self._grad_fn = None
         self.name = name
         self._out_index = 0
-        self._version = [0]  # shared with detached aliases; bumped by in-place ops
-        self.requires_grad = False
+        self._version = [0]  # shared with views and detached aliases; bumped by in-place ops
+        self._base = None  # for a view: the tensor whose memory it looks into (see ViewInfo)
+        self._view = None
+        self._requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
 
@@ -51,11 +54,12 @@ class Tensor:
         t.data = data
         t.backend = backend
         t.grad = None
-        t.grad_fn = grad_fn
-        t.requires_grad = grad_fn is not None
+        t._grad_fn = grad_fn
+        t._requires_grad = grad_fn is not None
         t.name = None
         t._out_index = index
         t._version = [0]
+        t._base = t._view = None
         return t
 
     # ---- properties -----------------------------------------------------------
@@ -100,6 +104,24 @@ class Tensor:
         return self.grad_fn is None
 
     @property
+    def grad_fn(self) -> Any:
+        """The recorded op that made this tensor (``None`` for leaves)."""
+        if self._base is not None:
+            self._sync_view()
+        return self._grad_fn
+
+    @property
+    def requires_grad(self) -> bool:
+        """Whether gradients flow to (or through) this tensor."""
+        if self._base is not None:
+            self._sync_view()
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        self.requires_grad_(value)
+
+    @property
     def T(self) -> "Tensor":
         return ops.transpose(self)
 
@@ -112,7 +134,7 @@ class Tensor:
         if requires_grad and self.data.dtype.kind not in "fc":
             raise TypeError(f"only floating-point tensors can require gradients, got dtype "
                             f"{self.data.dtype}; convert first, e.g. tensor.float()")
-        self.requires_grad = bool(requires_grad)
+        self._requires_grad = bool(requires_grad)
         return self
 
     def backward(self, grad: "Tensor | Any" = None, retain_graph: bool = False) -> None:
@@ -141,7 +163,7 @@ class Tensor:
 
     def retain_grad(self) -> "Tensor":
         """Also keep ``.grad`` on this non-leaf tensor after backward (leaves always get it)."""
-        if self.grad_fn is None:
+        if self.grad_fn is None or self.retains_grad:
             return self
         fn = self.grad_fn
         fn.retained = (fn.retained or ()) + ((self._out_index, weakref.ref(self)),)
@@ -163,8 +185,12 @@ class Tensor:
         return t
 
     def detach_(self) -> "Tensor":
-        self.grad_fn = None
-        self.requires_grad = False
+        """Cut this tensor from the graph in place: it becomes a leaf without grad."""
+        if self._base is not None:
+            raise RuntimeError("detach_: cannot detach a view in place; use detach(), which returns "
+                               "a new tensor")
+        self._grad_fn = None
+        self._requires_grad = False
         return self
 
     # ---- conversion -------------------------------------------------------------
@@ -285,6 +311,7 @@ class Tensor:
     def tanh(self) -> "Tensor": return ops.tanh(self)
     def sigmoid(self) -> "Tensor": return ops.sigmoid(self)
     def relu(self) -> "Tensor": return ops.relu(self)
+    def softplus(self) -> "Tensor": return ops.softplus(self)
     def abs(self) -> "Tensor": return ops.abs(self)
 
     def clip(self, min: Any = None, max: Any = None) -> "Tensor":
@@ -305,15 +332,30 @@ class Tensor:
         return ops.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def max(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
-            keepdim: bool | None = None) -> "Tensor":
+            keepdim: bool | None = None) -> Any:
+        """The largest value; with ``dim``, the named tuple ``(values, indices)`` along it."""
         return ops.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def min(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
-            keepdim: bool | None = None) -> "Tensor":
+            keepdim: bool | None = None) -> Any:
+        """The smallest value; with ``dim``, the named tuple ``(values, indices)`` along it."""
         return ops.min(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def argmax(self, axis: int | None = None, *, dim: int | None = None) -> "Tensor":
-        return ops.argmax(self, axis, dim=dim)
+    def amax(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+             keepdim: bool | None = None) -> "Tensor":
+        return ops.amax(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def amin(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+             keepdim: bool | None = None) -> "Tensor":
+        return ops.amin(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None,
+               keepdim: bool | None = None) -> "Tensor":
+        return ops.argmax(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def argmin(self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None,
+               keepdim: bool | None = None) -> "Tensor":
+        return ops.argmin(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def softmax(self, axis: int = -1, *, dim: int | None = None) -> "Tensor":
         return ops.softmax(self, axis, dim=dim)
@@ -348,40 +390,35 @@ class Tensor:
     def unbind(self, axis: int = 0, *, dim: int | None = None) -> tuple:
         return ops.unbind(self, axis, dim=dim)
 
-    # ---- in place (outside the tape's saved values: see _set_inplace) -----------------
-    def _set_inplace(self, result: "Tensor", op: str) -> "Tensor":
-        """Make ``self`` hold ``result``'s values and history, and bump its version."""
-        if self.grad_fn is None and self.requires_grad and grad_mode.is_grad_enabled():
-            raise RuntimeError(f"{op}: a leaf tensor that requires grad cannot be modified in "
-                               "place while recording; wrap the update in tinygrad_rnn.no_grad()")
-        node = result.grad_fn
-        if node is not None and node.saved:  # the op saved the very values being overwritten:
-            node.saved = tuple(a.copy() if a is self.data else a for a in node.saved)  # keep a copy
-            node.versions = tuple(v for v in node.versions if v[0] is not self._version)
-        if result.data is not self.data:
-            self.data[...] = result.data
-        self._version[0] += 1
-        if result.requires_grad and grad_mode.is_grad_enabled():
-            self.grad_fn, self._out_index, self.requires_grad = result.grad_fn, result._out_index, True
-        elif self.grad_fn is not None:  # overwritten by a constant: no history any more
-            self.grad_fn, self.requires_grad = None, False
-        return self
+    def gather(self, dim: int, index: "Tensor") -> "Tensor":
+        return ops.gather(self, dim, index)
+
+    # ---- in place: computed out of place, written back, version bumped (see ops/inplace.py) ----
+    def _become_view_of(self, source: "Tensor", step: tuple) -> None:
+        inplace.become_view(self, source, step)
+
+    def _sync_view(self) -> None:
+        inplace.sync_view(self)
 
     def add_(self, other: Any, alpha: float = 1.0) -> "Tensor":
-        if alpha != 1.0:
-            other = other * alpha
-        return self._set_inplace(ops.add(self, other), "add_")
+        return inplace.modify(self, "add_", lambda t: ops.add(t, other if alpha == 1 else other * alpha))
 
-    def sub_(self, other: Any) -> "Tensor": return self._set_inplace(ops.sub(self, other), "sub_")
-    def mul_(self, other: Any) -> "Tensor": return self._set_inplace(ops.mul(self, other), "mul_")
-    def div_(self, other: Any) -> "Tensor": return self._set_inplace(ops.div(self, other), "div_")
+    def sub_(self, other: Any, alpha: float = 1.0) -> "Tensor":
+        return inplace.modify(self, "sub_", lambda t: ops.sub(t, other if alpha == 1 else other * alpha))
+
+    def mul_(self, other: Any) -> "Tensor": return inplace.modify(self, "mul_", lambda t: ops.mul(t, other))
+    def div_(self, other: Any) -> "Tensor": return inplace.modify(self, "div_", lambda t: ops.div(t, other))
 
     def clamp_(self, min: Any = None, max: Any = None) -> "Tensor":
-        return self._set_inplace(ops.clip(self, min, max), "clamp_")
+        return inplace.modify(self, "clamp_", lambda t: ops.clip(t, min, max))
 
     def fill_(self, value: Any) -> "Tensor":
-        constant = Tensor._wrap(self.backend.xp.full_like(self.data, value), self.backend)
-        return self._set_inplace(constant, "fill_")
+        """Set every element to ``value`` (a number, or a 0-d tensor whose gradient then flows)."""
+        if isinstance(value, Tensor):
+            if value.ndim:
+                raise ValueError(f"fill_: the value must be a number or a 0-d tensor, got shape {value.shape}")
+            return self.copy_(value)
+        return inplace.modify(self, "fill_", lambda t: inplace.fill(t, value), reads_values=False)
 
     def zero_(self) -> "Tensor":
         return self.fill_(0)
@@ -390,8 +427,21 @@ class Tensor:
         """Overwrite the values with ``source`` (broadcast, cast); gradient flows to ``source``."""
         if not isinstance(source, Tensor):
             source = Tensor(source, dtype=self.dtype, device=self.device)
-        source = ops.expand(ops.cast(ops.to_device(source, self.device), self.dtype), self.shape)
-        return self._set_inplace(source, "copy_")
+        source = ops.to_device(source, self.device)
+        return inplace.modify(self, "copy_", lambda t: inplace.copy(t, source), reads_values=False)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        """``x[index] = value``: copy into the view ``x[index]`` (slices and ints; not index arrays)."""
+        view = ops.getitem(self, index)
+        if view._base is None:
+            raise TypeError("__setitem__: assignment through integer-array or mask indices is not "
+                            "supported; use slices, or build the tensor with where()")
+        view.copy_(value)
+
+    def __iadd__(self, other: Any) -> "Tensor": return self.add_(other)
+    def __isub__(self, other: Any) -> "Tensor": return self.sub_(other)
+    def __imul__(self, other: Any) -> "Tensor": return self.mul_(other)
+    def __itruediv__(self, other: Any) -> "Tensor": return self.div_(other)
 
     # ---- printing -----------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -413,3 +463,4 @@ class Tensor:
 # imported last: the ops and the tape build Tensors, so Tensor must exist first
 from . import ops  # noqa: E402
 from .autograd import run_backward  # noqa: E402
+from .ops import inplace  # noqa: E402

@@ -53,8 +53,9 @@ class Backend(ABC):
     def scatter_add(self, target: Any, index: Any, values: Any) -> None:
         """``target[index] += values`` in place, adding repeated indices once each."""
 
-    def ignore_overflow(self) -> Any:
-        """A context in which float overflow (e.g. exp(100) = inf, intended) raises no warning."""
+    def ignore_float_errors(self) -> Any:
+        """A context in which intended float overflow or division by zero (exp(100) = inf, or
+        0^-1 in a value masked out right after) raises no warning."""
         return contextlib.nullcontext()
 
     def synchronize(self) -> None:

@@ -25,8 +25,8 @@ class NumpyBackend(Backend):
     def to_numpy(self, array: numpy.ndarray) -> numpy.ndarray:
         return array
 
-    def ignore_overflow(self) -> Any:
-        return numpy.errstate(over="ignore")
+    def ignore_float_errors(self) -> Any:
+        return numpy.errstate(over="ignore", divide="ignore", invalid="ignore")
 
     def scatter_add(self, target: numpy.ndarray, index: Any, values: numpy.ndarray) -> None:
         arrays = index if isinstance(index, tuple) else (index,)

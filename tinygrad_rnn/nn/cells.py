@@ -107,6 +107,14 @@ def check_state_tuple(hx: Any, has_cell_state: bool, expected: tuple, name: str,
                      f"shaped {expected}, got {got}")
 
 
+def check_input_dtype(name: str, input: Tensor, weight: Tensor) -> None:  # noqa: A002
+    """Inputs must have the parameters' dtype, as in PyTorch (no silent promotion)."""
+    if input.dtype != weight.dtype:
+        raise TypeError(f"{name}: expected input of dtype {weight.dtype} (the parameters' dtype), got "
+                        f"{input.dtype}; convert the input, e.g. x.to({str(weight.dtype)!r}), or the "
+                        "model, e.g. model.double()")
+
+
 def project_input(x: Tensor, w_ih: Tensor, b_ih: Tensor | None, b_hh: Tensor | None) -> Tensor:
     """x U^T + b for any leading shape, as one 2-D matmul; ``b_hh`` is folded in when given."""
     lead = x.shape[:-1]
@@ -134,6 +142,7 @@ class _Cell(Module):
         if input.ndim not in (1, 2) or input.shape[-1] != self.input_size:
             raise ValueError(f"{name}: expected input of shape (batch, {self.input_size}) or "
                              f"({self.input_size},) for input_size={self.input_size}, got {input.shape}")
+        check_input_dtype(name, input, self.weight_ih)
         batched = input.ndim == 2
         x = input if batched else input.unsqueeze(0)
         state_shape = (x.shape[0], self.hidden_size)

@@ -82,6 +82,9 @@ def nll_loss(log_probs: Tensor, target: Tensor, ignore_index: int = -100,
     picked = scores[xp.arange(labels.shape[0]), safe]  # log p(target) for every element
     weights = Tensor._wrap(kept.astype(scores.dtype), scores.backend)
     losses = (-picked * weights).reshape(loss_shape)
+    if reduction == "mean" and not bool(kept.any()):
+        # every target ignored: the mean is 0/0 = NaN, yet no element gets a gradient (PyTorch)
+        return ops.where(Tensor._wrap(xp.asarray(False), scores.backend), losses.sum(), float("nan"))
     return _reduce(losses, reduction, "nll_loss", count=weights.sum())
 
 
@@ -103,9 +106,10 @@ def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor: 
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,  # noqa: A002
                                      reduction: str = "mean") -> Tensor:
     """Sigmoid + binary cross-entropy in one stable formula:
-    loss = max(x, 0) - x * t + log(1 + exp(-|x|)), which never overflows."""
+    loss = -t log sigmoid(x) - (1 - t) log(1 - sigmoid(x)) = (1 - t) x + softplus(-x),
+    which never overflows and whose gradient is sigmoid(x) - t everywhere (also at x = 0)."""
     if input.shape != target.shape:
         raise ValueError(f"binary_cross_entropy_with_logits: input shape {input.shape} and target "
                          f"shape {target.shape} differ")
-    losses = ops.relu(input) - input * target + ops.log(1.0 + ops.exp(-ops.abs(input)))
+    losses = (1.0 - target) * input + ops.softplus(-input)
     return _reduce(losses, reduction, "binary_cross_entropy_with_logits")

@@ -20,8 +20,8 @@ from ..grad_mode import scope
 from ..ops import cat, stack
 from ..tensor import Tensor
 from . import functional as F
-from .cells import (NONLINEARITIES, GRUCell, LSTMCell, RNNCell, add_recurrent_weights, check_state_tuple,
-                    project_input)
+from .cells import (NONLINEARITIES, GRUCell, LSTMCell, RNNCell, add_recurrent_weights, check_input_dtype,
+                    check_state_tuple, project_input)
 from .module import Module
 
 
@@ -110,6 +110,7 @@ class _Recurrent(Module):
         if input.shape[-1] != self.input_size:
             raise ValueError(f"{name}: expected input with {self.input_size} features "
                              f"(input_size), got shape {input.shape}")
+        check_input_dtype(name, input, self.weight_ih_l0)
         if input.ndim == 2:
             return input.unsqueeze(1), False
         return (input.transpose(0, 1) if self.batch_first else input), True

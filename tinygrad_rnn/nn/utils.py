@@ -34,11 +34,11 @@ def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float, norm
     scale = max_norm / (total + 1e-6)
     if not scale >= 1.0:  # also for a NaN norm, which then spreads to the gradients as in PyTorch
         for p in params:
-            p.grad.data = p.grad.data * p.grad.data.dtype.type(scale)
+            p.grad.data *= p.grad.data.dtype.type(scale)  # in place: a 0-d gradient stays an array
     return Tensor(total, dtype=params[0].dtype, device=params[0].device)
 
 
 def clip_grad_value_(parameters: Iterable[Tensor] | Tensor, clip_value: float) -> None:
     """Clamp every gradient element to [-clip_value, clip_value]."""
     for p in _with_grads(parameters):
-        p.grad.data = p.grad.backend.xp.clip(p.grad.data, -clip_value, clip_value)
+        p.grad.backend.xp.clip(p.grad.data, -clip_value, clip_value, out=p.grad.data)

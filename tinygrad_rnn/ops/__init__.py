@@ -1,9 +1,12 @@
 """The primitive ops. Each is a ``Function`` with its forward beside its backward:
 
 - ``arithmetic``: + - * / ** neg, matmul
-- ``unary``: exp log sqrt tanh sigmoid relu abs clip maximum minimum where, casts and copies
-- ``reduce``: sum mean max min, softmax log_softmax
-- ``shape``: reshape permute/transpose expand squeeze/unsqueeze, indexing, cat stack split unbind
+- ``unary``: exp log sqrt tanh sigmoid softplus relu abs clip maximum minimum where
+- ``convert``: casts, device copies, clones, and operands brought to one dtype (promotion)
+- ``reduce``: sum mean amax amin (max/min with indices), softmax log_softmax
+- ``shape``: reshape permute/transpose expand squeeze/unsqueeze, indexing, gather, cat stack
+  split unbind
+- ``inplace``: copy_/fill_, writing through views, and the machinery of in-place methods
 
 Everything else in the library (losses, cells, layers) is composed from these.
 """
@@ -13,11 +16,13 @@ from typing import Any
 
 from ..tensor import Tensor
 from .arithmetic import add, div, matmul, mul, neg, pow, sub
-from .reduce import argmax, log_softmax, max, mean, min, softmax, sum
-from .shape import (cat, chunk, expand, getitem, permute, reshape, split, squeeze, stack,
+from .convert import cast, clone, to_device
+from .reduce import (ValuesIndices, amax, amin, argmax, argmin, log_softmax, max, mean, min, softmax,
+                     sum)
+from .shape import (cat, chunk, expand, gather, getitem, permute, reshape, split, squeeze, stack,
                     transpose, unbind, unsqueeze)
-from .unary import (abs, cast, clip, clone, compare, exp, log, maximum, minimum, relu, sigmoid,
-                    sqrt, tanh, to_device, where)
+from .unary import (abs, clip, compare, exp, log, maximum, minimum, relu, sigmoid, softplus, sqrt, tanh,
+                    where)
 
 
 def one_hot(indices: Tensor, num_classes: int = -1, dtype: Any = "int64") -> Tensor:
@@ -39,9 +44,9 @@ def one_hot(indices: Tensor, num_classes: int = -1, dtype: Any = "int64") -> Ten
 
 __all__ = [
     "add", "sub", "mul", "div", "pow", "neg", "matmul",
-    "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "clip", "maximum", "minimum",
+    "exp", "log", "sqrt", "tanh", "sigmoid", "softplus", "relu", "abs", "clip", "maximum", "minimum",
     "where", "cast", "to_device", "clone", "compare",
-    "sum", "mean", "max", "min", "argmax", "softmax", "log_softmax",
-    "reshape", "permute", "transpose", "expand", "squeeze", "unsqueeze", "getitem",
-    "cat", "stack", "split", "chunk", "unbind", "one_hot",
+    "sum", "mean", "amax", "amin", "max", "min", "argmax", "argmin", "ValuesIndices", "softmax",
+    "log_softmax", "reshape", "permute", "transpose", "expand", "squeeze", "unsqueeze", "getitem",
+    "gather", "cat", "stack", "split", "chunk", "unbind", "one_hot",
 ]

@@ -8,8 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd import DeferredProducts, Function, ShapeError
+from ..dtypes import DEFAULT_FLOAT, is_floating
 from ..tensor import Tensor
-from .common import sum_to, tensors
+from .common import sum_to
+from .convert import as_tensor, operands
 
 
 class Add(Function):
@@ -41,25 +43,29 @@ class Sub(Function):
 
 
 class Mul(Function):
-    __slots__ = ()
+    __slots__ = ('shapes',)
 
     def forward(self, a, b):
-        self.save_for_backward(a, b)
+        # save only what a wanted gradient needs: an operand nobody differentiates may then
+        # be changed in place afterwards without invalidating this node
+        need_a, need_b = self.needs_input_grad
+        self.save_for_backward(a if need_b else None, b if need_a else None)
+        self.shapes = a.shape, b.shape
         return a * b
 
     def backward(self, grad):
         # d(a*b)/da = b, d(a*b)/db = a
         a, b = self.saved
-        need_a, need_b = self.needs_input_grad
-        return (sum_to(grad * b, a.shape) if need_a else None,
-                sum_to(grad * a, b.shape) if need_b else None)
+        return (None if b is None else sum_to(grad * b, self.shapes[0]),
+                None if a is None else sum_to(grad * a, self.shapes[1]))
 
 
 class Div(Function):
-    __slots__ = ()
+    __slots__ = ('shapes',)
 
     def forward(self, a, b):
-        self.save_for_backward(a, b)
+        self.save_for_backward(a if self.needs_input_grad[1] else None, b)
+        self.shapes = a.shape, b.shape
         return a / b
 
     def backward(self, grad):
@@ -67,8 +73,8 @@ class Div(Function):
         a, b = self.saved
         need_a, need_b = self.needs_input_grad
         grad_over_b = grad / b
-        return (sum_to(grad_over_b, a.shape) if need_a else None,
-                sum_to(-grad_over_b * a / b, b.shape) if need_b else None)
+        return (sum_to(grad_over_b, self.shapes[0]) if need_a else None,
+                sum_to(-grad_over_b * a / b, self.shapes[1]) if need_b else None)
 
 
 class Pow(Function):
@@ -76,18 +82,21 @@ class Pow(Function):
 
     def forward(self, a, b):
         out = a ** b
-        self.save_for_backward(a, b, out)
+        self.save_for_backward(a, b, out if self.needs_input_grad[1] else None)
         return out
 
     def backward(self, grad):
-        # d(a^b)/da = b * a^(b-1), d(a^b)/db = a^b * log(a)  (taken as 0 where a == 0)
+        # d(a^b)/da = b * a^(b-1)  (0 where b == 0: a^0 is constant, even at a == 0)
+        # d(a^b)/db = a^b * log(a)  (taken as 0 where a == 0)
         a, b, out = self.saved
         need_a, need_b = self.needs_input_grad
+        xp = self.xp
         grad_a = grad_b = None
         if need_a:
-            grad_a = sum_to(grad * b * a ** (b - 1), a.shape)
+            with self.backend.ignore_float_errors():  # 0^(b-1) may be inf where b == 0: masked
+                slope = xp.where(b == 0, 0, b * a ** (b - 1))
+            grad_a = sum_to(grad * slope, a.shape)
         if need_b:
-            xp = self.xp
             safe_a = xp.where(a > 0, a, 1)
             grad_b = sum_to(xp.where(a == 0, 0, grad * out * xp.log(safe_a)), b.shape)
         return grad_a, grad_b
@@ -143,39 +152,59 @@ class Matmul(Function):
         return grad_a, grad_b
 
 
+def _no_bool(op: str, symbol: str, *values: Any) -> None:
+    """PyTorch refuses - on bool tensors: for masks, ``~``/``^`` say what is meant."""
+    if any(getattr(v, "dtype", None) == bool for v in values):
+        raise TypeError(f"{op}: the {symbol} operator is not supported on bool tensors; to invert "
+                        "a mask use ~mask or mask.logical_not(), to compare two masks use a ^ b")
+
+
 def add(a: Any, b: Any) -> Tensor:
     """Elementwise ``a + b`` with broadcasting."""
-    return Add.apply(*tensors(a, b))
+    return Add.apply(*operands(a, b))
 
 
 def sub(a: Any, b: Any) -> Tensor:
     """Elementwise ``a - b`` with broadcasting."""
-    return Sub.apply(*tensors(a, b))
+    _no_bool("sub", "-", a, b)
+    return Sub.apply(*operands(a, b))
 
 
 def mul(a: Any, b: Any) -> Tensor:
     """Elementwise ``a * b`` with broadcasting."""
-    return Mul.apply(*tensors(a, b))
+    return Mul.apply(*operands(a, b))
 
 
 def div(a: Any, b: Any) -> Tensor:
     """Elementwise ``a / b`` with broadcasting (true division: integers give float32)."""
-    a, b = tensors(a, b)
-    if a.data.dtype.kind not in "fc":
-        a, b = (Tensor._wrap(t.data.astype("float32"), t.backend) for t in (a, b))
+    a, b = operands(a, b)
+    if not is_floating(a.dtype):
+        a, b = operands(a, b, dtype=DEFAULT_FLOAT)
     return Div.apply(a, b)
 
 
 def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 (the operator's name)
     """Elementwise ``a ** b``; the exponent may be a scalar or a tensor."""
-    return Pow.apply(*tensors(a, b))
+    a, b = operands(a, b)
+    if not is_floating(a.dtype) and bool((b.data < 0).any()):
+        raise ValueError(f"pow: integers to negative integer powers are not allowed (dtype {a.dtype}); "
+                         "use a float base, e.g. x.float() ** -1")
+    return Pow.apply(a, b)
 
 
 def neg(a: Tensor) -> Tensor:
     """``-a``."""
+    if a.dtype == bool:
+        raise TypeError("neg: the - operator is not supported on bool tensors; to invert a mask "
+                        "use ~mask or mask.logical_not()")
     return Neg.apply(a)
 
 
 def matmul(a: Any, b: Any) -> Tensor:
-    """Matrix product ``a @ b`` (vectors, matrices and batches of matrices)."""
-    return Matmul.apply(*tensors(a, b))
+    """Matrix product ``a @ b`` (vectors, matrices and batches of matrices) of one dtype."""
+    like = a if isinstance(a, Tensor) else b
+    a, b = as_tensor(a, like), as_tensor(b, like)
+    if a.dtype != b.dtype:
+        raise TypeError(f"matmul: {a.shape} @ {b.shape}: expected both operands to have the same dtype, "
+                        f"got {a.dtype} and {b.dtype}; convert one first, e.g. b.to({str(a.dtype)!r})")
+    return Matmul.apply(a, b)

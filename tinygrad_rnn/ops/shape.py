@@ -7,6 +7,7 @@ from typing import Any, Sequence
 from ..autograd import Function, ShapeError, check_same_device
 from ..tensor import Tensor
 from .common import pick_axis, shape_arg, sum_to
+from .convert import operands
 
 
 class Reshape(Function):
@@ -52,10 +53,13 @@ class Expand(Function):
 
 class Getitem(Function):
     __slots__ = ('input_shape', 'index')
-    returns_view = True  # outputs share the input's memory, so also its version counter
+    returns_view = True  # slices share the input's memory (integer-array indices copy)
 
     def forward(self, x, index):
         self.input_shape, self.index = x.shape, index
+        items = index if isinstance(index, tuple) else (index,)
+        if _is_basic(index) and Ellipsis not in items:  # x[0] of a vector: a 0-d view, not a copy
+            return x[items + (Ellipsis,)]
         return x[index]
 
     def backward(self, grad):
@@ -66,6 +70,36 @@ class Getitem(Function):
         else:
             self.backend.scatter_add(full, self.index, grad)
         return full
+
+
+class Gather(Function):
+    """PyTorch's gather: along ``axis``, ``out[..., j, ...] = x[..., index[..., j, ...], ...]``."""
+
+    __slots__ = ('input_shape', 'positions')
+
+    def forward(self, x, index, axis):
+        self.input_shape = x.shape
+        self.positions = _positions_along(self.xp, index, axis)
+        return x[self.positions]
+
+    def backward(self, grad):
+        # each picked element receives its output's gradient; picked twice, it adds up
+        full = self.xp.zeros(self.input_shape, dtype=grad.dtype)
+        self.backend.scatter_add(full, self.positions, grad)
+        return full
+
+
+def _positions_along(xp: Any, index: Any, axis: int) -> tuple:
+    """The full index tuple that picks ``index`` along ``axis`` and keeps every other position."""
+    positions = []
+    for d, n in enumerate(index.shape):
+        if d == axis:
+            positions.append(index)
+        else:
+            shape = [1] * index.ndim
+            shape[d] = n
+            positions.append(xp.arange(n).reshape(shape))
+    return tuple(positions)
 
 
 class Cat(Function):
@@ -130,7 +164,8 @@ class Unbind(Function):
 
     def forward(self, x, axis):
         self.axis, self.piece_shape = axis, x.shape[:axis] + x.shape[axis + 1:]
-        return tuple(self.xp.moveaxis(x, axis, 0))
+        steps = self.xp.moveaxis(x, axis, 0)
+        return tuple([steps[t, ...] for t in range(steps.shape[0])])  # views, 0-d ones too
 
     def backward(self, *grads):
         xp = self.xp
@@ -165,10 +200,7 @@ def _axis(axis: int, ndim: int, op: str) -> int:
 
 def reshape(x: Tensor, *shape: Any) -> Tensor:
     """The same values in a new shape (one dimension may be -1)."""
-    shape = shape_arg(shape)
-    if shape == x.shape:
-        return x
-    return Reshape.apply(x, shape=shape)
+    return Reshape.apply(x, shape=shape_arg(shape))
 
 
 def permute(x: Tensor, *axes: Any) -> Tensor:
@@ -199,8 +231,6 @@ def expand(x: Tensor, *shape: Any) -> Tensor:
     if lead < 0:
         raise ShapeError(f"expand: cannot expand shape {x.shape} to fewer dimensions {shape}")
     shape = tuple(x.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
-    if shape == x.shape:
-        return x
     return Expand.apply(x, shape=shape)
 
 
@@ -229,13 +259,26 @@ def getitem(x: Tensor, index: Any) -> Tensor:
     return Getitem.apply(x, index=_normalize_index(index, x))
 
 
+def gather(x: Tensor, axis: int, index: Tensor) -> Tensor:
+    """Pick along ``axis`` the positions ``index`` holds (int64, same number of dimensions as
+    ``x``, no larger than ``x`` along the other axes): PyTorch's ``gather(input, dim, index)``."""
+    check_same_device("gather", x, index)
+    if index.dtype.kind not in "iu":
+        raise TypeError(f"gather: index must hold integers, got dtype {index.dtype}")
+    axis = _axis(axis, x.ndim, "gather")
+    if index.ndim != x.ndim or any(i > n for d, (i, n) in enumerate(zip(index.shape, x.shape)) if d != axis):
+        raise ShapeError(f"gather: index of shape {index.shape} does not fit input of shape {x.shape} "
+                         f"along axis {axis}: it needs {x.ndim} dimensions, each other one no larger")
+    return Gather.apply(x, index=index.data, axis=axis)
+
+
 def cat(tensors: Sequence[Tensor], axis: int = 0, *, dim: int | None = None) -> Tensor:
-    """Join tensors along an existing axis."""
+    """Join tensors along an existing axis (dtypes promoted as PyTorch does)."""
     tensors = list(tensors)
     if not tensors:
         raise ValueError("cat: expected a non-empty sequence of tensors")
     axis = _axis(pick_axis(axis, dim, default=0), tensors[0].ndim, "cat")
-    return Cat.apply(*tensors, axis=axis)
+    return Cat.apply(*operands(*tensors), axis=axis)
 
 
 def stack(tensors: Sequence[Tensor], axis: int = 0, *, dim: int | None = None) -> Tensor:
@@ -247,7 +290,7 @@ def stack(tensors: Sequence[Tensor], axis: int = 0, *, dim: int | None = None) -
     if len(shapes) > 1:
         raise ShapeError(f"stack: all tensors must have the same shape, got {sorted(shapes)}")
     axis = _axis(pick_axis(axis, dim, default=0), tensors[0].ndim + 1, "stack")
-    return Stack.apply(*tensors, axis=axis)
+    return Stack.apply(*operands(*tensors), axis=axis)
 
 
 def split(x: Tensor, split_size_or_sections: int | Sequence[int], axis: int = 0, *,

@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..autograd import Function, ShapeError, check_same_device
-from ..backends import get_backend
 from ..tensor import Tensor
-from .common import as_tensor, sum_to, tensors
+from .common import sum_to
+from .convert import as_tensor, floating, operands
 
 
 class Exp(Function):
@@ -74,7 +74,7 @@ class Sigmoid(Function):
     def forward(self, x):
         # 1 / (1 + e^-x): for very negative x, e^-x overflows to inf and the result is the
         # correct limit 0 (the overflow is expected, so it is not warned about)
-        with self.backend.ignore_overflow():
+        with self.backend.ignore_float_errors():
             y = 1 / (1 + self.xp.exp(-x))
         self.save_for_backward(y)
         return y
@@ -83,6 +83,19 @@ class Sigmoid(Function):
         # d sigmoid(x)/dx = sigmoid(x) * (1 - sigmoid(x))
         (y,) = self.saved
         return grad * (y - y * y)
+
+
+class Softplus(Function):
+    __slots__ = ()
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.logaddexp(0, x)  # log(1 + e^x) without overflow
+
+    def backward(self, grad):
+        # d softplus(x)/dx = sigmoid(x) = (1 + tanh(x/2)) / 2, stable for any x
+        (x,) = self.saved
+        return grad * (0.5 + 0.5 * self.xp.tanh(0.5 * x))
 
 
 class Relu(Function):
@@ -179,64 +192,34 @@ class Where(Function):
                 sum_to(xp.where(condition, 0, grad), self.shapes[1]) if need_b else None)
 
 
-class Cast(Function):
-    __slots__ = ('input_dtype',)
-
-    def forward(self, x, dtype):
-        self.input_dtype = x.dtype
-        return x.astype(dtype)
-
-    def backward(self, grad):
-        # a change of dtype is the identity on values: cast the gradient back
-        return grad.astype(self.input_dtype)
-
-
-class ToDevice(Function):
-    __slots__ = ('source',)
-
-    def forward(self, x, target):
-        self.source = self.backend
-        self.backend = target  # the output lives on the target device
-        return target.asarray(x)
-
-    def backward(self, grad):
-        # a copy between devices is the identity on values: copy the gradient back
-        return self.source.asarray(grad)
-
-
-class Clone(Function):
-    __slots__ = ()
-
-    def forward(self, x):
-        return x.copy()
-
-    def backward(self, grad):
-        return grad
-
-
 def exp(x: Tensor) -> Tensor:
     """Elementwise e^x."""
-    return Exp.apply(x)
+    return Exp.apply(floating(x))
 
 
 def log(x: Tensor) -> Tensor:
     """Elementwise natural logarithm."""
-    return Log.apply(x)
+    return Log.apply(floating(x))
 
 
 def sqrt(x: Tensor) -> Tensor:
     """Elementwise square root."""
-    return Sqrt.apply(x)
+    return Sqrt.apply(floating(x))
 
 
 def tanh(x: Tensor) -> Tensor:
     """Elementwise hyperbolic tangent."""
-    return Tanh.apply(x)
+    return Tanh.apply(floating(x))
 
 
 def sigmoid(x: Tensor) -> Tensor:
     """Elementwise logistic function 1 / (1 + e^-x), stable for any finite x."""
-    return Sigmoid.apply(x)
+    return Sigmoid.apply(floating(x))
+
+
+def softplus(x: Tensor) -> Tensor:
+    """Elementwise log(1 + e^x), a smooth relu whose slope is sigmoid(x)."""
+    return Softplus.apply(floating(x))
 
 
 def relu(x: Tensor) -> Tensor:
@@ -246,6 +229,8 @@ def relu(x: Tensor) -> Tensor:
 
 def abs(x: Tensor) -> Tensor:  # noqa: A001 (the function's name)
     """Elementwise |x|."""
+    if x.dtype == bool:
+        raise TypeError("abs: not defined for bool tensors")
     return Abs.apply(x)
 
 
@@ -258,46 +243,25 @@ def clip(x: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (
 
 def maximum(a: Any, b: Any) -> Tensor:
     """Elementwise larger of ``a`` and ``b`` (broadcasting)."""
-    return Maximum.apply(*tensors(a, b))
+    return Maximum.apply(*operands(a, b))
 
 
 def minimum(a: Any, b: Any) -> Tensor:
     """Elementwise smaller of ``a`` and ``b`` (broadcasting)."""
-    return Minimum.apply(*tensors(a, b))
+    return Minimum.apply(*operands(a, b))
 
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """``a`` where ``condition`` holds, else ``b`` (differentiable in ``a`` and ``b``)."""
-    a, b = tensors(a, b)
+    a, b = operands(a, b)
     condition = as_tensor(condition, a)
     check_same_device("where", a, condition)
     return Where.apply(a, b, condition=condition.data.astype(bool))
 
 
-def cast(x: Tensor, dtype: Any) -> Tensor:
-    """``x`` with another dtype (``x`` itself when the dtype is already right)."""
-    dtype = x.backend.xp.dtype(dtype)
-    if x.data.dtype == dtype:
-        return x
-    return Cast.apply(x, dtype=dtype)
-
-
-def to_device(x: Tensor, device: str) -> Tensor:
-    """``x`` copied to ``device`` (``x`` itself when it is already there)."""
-    target = get_backend(device)
-    if target is x.backend:
-        return x
-    return ToDevice.apply(x, target=target)
-
-
-def clone(x: Tensor) -> Tensor:
-    """A copy with its own memory; gradients flow through it."""
-    return Clone.apply(x)
-
-
 def compare(a: Any, b: Any, name: str) -> Tensor:
     """``a < b`` and friends (``name`` is the NumPy function): a bool tensor outside the graph."""
-    a, b = tensors(a, b)
+    a, b = operands(a, b)
     check_same_device(name, a, b)
     try:
         return Tensor._wrap(getattr(a.backend.xp, name)(a.data, b.data), a.backend)

@@ -10,7 +10,8 @@ what they record (time step, layer, direction, gate); use them in your own code 
 from ..grad_mode import scope, tag
 from .dot import to_dot
 from .gradflow import hidden_grad_norms, plot_grad_norms
+from .record import record_gradients
 from .render import find_renderer, render, render_source
 
 __all__ = ["scope", "tag", "to_dot", "render", "render_source", "find_renderer",
-           "hidden_grad_norms", "plot_grad_norms"]
+           "hidden_grad_norms", "plot_grad_norms", "record_gradients"]

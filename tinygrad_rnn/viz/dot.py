@@ -13,8 +13,8 @@ by ``id()``, so the same program always gives the same DOT text. Node kinds:
 layers) as a cluster, with the recurrent edges between clusters in red;
 ``collapse="timestep"`` draws each step as one node; ``steps=(first, last)`` keeps the
 first and last steps and elides the middle. ``grad_flow=True`` colours nodes by log10
-of their gradient norm (the graph must not have been freed by backward); ``backward_order=True`` numbers ops in the order backward
-visits them.
+of their gradient norm and ``backward_order=True`` numbers ops in the order backward visits
+them; both work before and after ``backward()`` (see ``record.py``).
 """
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ from typing import Any, Iterable
 
 import graphviz
 
-from ..autograd import FREED, Function, run_backward, topological_order
+from ..autograd import Function
 from ..tensor import Tensor
+from .record import BackwardRecord, record_for
 
 LARGE_GRAPH = 1500  # op nodes beyond which a flat picture is unreadable
 STYLE = {
@@ -77,9 +78,6 @@ class _Walk:
                 stack.append(self._add_op(tensor.grad_fn))
         while stack:
             node = stack.pop()
-            if node.saved is FREED:
-                raise RuntimeError("to_dot: this graph was freed by backward(); draw it before "
-                                   "backward, or call backward(retain_graph=True) first")
             for edge in node.parents:
                 if edge is None:
                     continue
@@ -128,22 +126,34 @@ def _cluster_label(key: tuple) -> str:
 
 
 def _gradient_norms(roots: tuple) -> dict[Any, float]:
-    """||dL/d(value)|| for every op output and leaf, by backward passes that store nothing.
+    """||dL/d(value)|| for every op output and leaf reached, from each output's backward pass
+    (the recorded ``loss.backward()``, or a pass run now that stores nothing).
 
     Each output is its own loss (so two models drawn together share one colour scale).
     """
-    squares: dict[Any, float] = {}
-
-    def observe(target: Any, index: int, grad: Any) -> None:
-        key = target if isinstance(target, Function) else id(target)
-        squares[key] = squares.get(key, 0.0) + _norm(grad) ** 2
-
+    norms: dict[Any, float] = {}
     for root in roots:
         if root.data.size != 1:
             raise ValueError(f"to_dot(grad_flow=True): every output must be a scalar loss, got shape "
                              f"{root.shape}")
-        run_backward(root, root.backend.xp.ones_like(root.data), retain_graph=True, observe=observe)
-    return {key: math.sqrt(value) for key, value in squares.items()}
+        record = record_for(root)
+        for node in record.order:
+            norm = record.norm(node)
+            if norm is not None:
+                norms[node] = norm
+            for edge in node.parents:
+                if edge is not None and not isinstance(edge[0], Function):
+                    norm = record.leaf_norm(edge[0])
+                    if norm is not None:
+                        norms[id(edge[0])] = norm
+    return norms
+
+
+def _visit_order(root: Tensor) -> dict[Function, int]:
+    """The position (from 1) at which backward visits each node: as recorded by the last
+    ``backward()`` from ``root``, or by a pass run now."""
+    record: BackwardRecord = record_for(root)
+    return {node: k for k, node in enumerate(record.order, start=1)}
 
 
 def _heat_colour(fraction: float) -> str:
@@ -166,6 +176,7 @@ def to_dot(*outputs: Tensor, params: Any = None, show: Iterable[str] = ("shape",
     ``show``: any of "shape", "dtype", "value" (mean and norm of leaves), "grad" (norm of
     leaves' ``.grad``). ``group="timestep"``/``collapse="timestep"``/``steps``: the unrolled
     views; ``grad_flow``: colour by gradient norm (the first output must be the loss);
+    both work after ``loss.backward()``, from what was recorded during it;
     ``backward_order``: number ops in the order backward visits them (from the first output).
     With ``grad_flow`` every output must be a scalar; each is differentiated on its own and
     all share one colour scale, so two models drawn together can be compared.
@@ -183,9 +194,7 @@ def to_dot(*outputs: Tensor, params: Any = None, show: Iterable[str] = ("shape",
                       stacklevel=2)
     names = _parameter_names(params)
     norms = _gradient_norms(outputs) if grad_flow else {}
-    visit = {}
-    if backward_order and outputs[0].grad_fn is not None:
-        visit = {node: k for k, node in enumerate(topological_order(outputs[0].grad_fn), start=1)}
+    visit = _visit_order(outputs[0]) if backward_order and outputs[0].grad_fn is not None else {}
 
     # ---- which picture node each graph node becomes (steps collapsed or elided) -----------
     keys = {node: _step_key(node) for node in walk.ops}

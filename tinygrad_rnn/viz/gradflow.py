@@ -11,34 +11,34 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
-from ..autograd import Function, run_backward
 from ..backends import get_backend
 from ..tensor import Tensor
+from .record import record_for
 
 
 def hidden_grad_norms(loss: Tensor, name: str = "h", layer: int = 0, direction: str = "forward") -> Any:
     """||dL/dh_t|| for t = 0..T-1 as a NumPy array (NaN for steps no gradient reached).
 
-    Works before ``loss.backward()`` (it runs its own pass, storing nothing in ``.grad``) or
-    after ``backward(retain_graph=True)``. ``name`` picks the tagged value (``"c"`` for the
-    LSTM cell state); ``layer``/``direction`` pick one layer of a stacked/bidirectional model.
+    Works after ``loss.backward()`` (the norms were recorded during it) and before (it then
+    runs its own pass, storing nothing in ``.grad``). ``name`` picks the tagged value (``"c"``
+    for the LSTM cell state); ``layer``/``direction`` pick one layer of a stacked or
+    bidirectional model.
     """
     if loss.data.size != 1:
         raise ValueError(f"hidden_grad_norms: loss must be a scalar, got shape {loss.shape}")
+    record = record_for(loss)
     wanted = {f"layer={layer}", f"direction={direction}"}
     squares: dict[int, float] = {}
-
-    def observe(target: Any, index: int, grad: Any) -> None:
-        if not isinstance(target, Function) or target.tag != name:
-            return
-        labels = set(target.scope)
-        if labels & {label for label in labels if label.startswith(("layer=", "direction="))} - wanted:
-            return  # another layer or direction
-        steps = [int(label[2:]) for label in target.scope if label.startswith("t=")]
-        if steps:
-            squares[steps[-1]] = squares.get(steps[-1], 0.0) + float((grad.astype("float64") ** 2).sum())
-
-    run_backward(loss, loss.backend.xp.ones_like(loss.data), retain_graph=True, observe=observe)
+    for node in record.order:
+        if node.tag != name:
+            continue
+        labels = set(node.scope)
+        if {label for label in labels if label.startswith(("layer=", "direction="))} - wanted:
+            continue  # another layer or direction
+        steps = [int(label[2:]) for label in node.scope if label.startswith("t=")]
+        norm = record.norm(node)
+        if steps and norm is not None:
+            squares[steps[-1]] = squares.get(steps[-1], 0.0) + norm ** 2
     if not squares:
         raise ValueError(f"hidden_grad_norms: no value tagged {name!r} with a time step was found; "
                          "run an RNN/LSTM/GRU layer (or tag values and use scope(t=...)) before the loss")
