@@ -1,5 +1,8 @@
-"""Shared fixtures: the devices every device-sensitive test runs on, and a collector-free mode."""
+"""Shared fixtures: the devices every device-sensitive test runs on, and a collector-free mode;
+and a one-line-per-reason summary of the skipped tests."""
 from __future__ import annotations
+
+from collections import Counter
 
 import pytest
 
@@ -45,3 +48,15 @@ def gc_disabled():
     """Run the test with the cycle collector off: only reference counting frees memory."""
     with cycle_collector_paused():
         yield
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line per reason for the skipped tests ("584 tests skipped: CuPy/GPU not available: ..."),
+    instead of one line per test: on a machine without a GPU every CUDA case is skipped for the
+    same reason. ``pytest -rs`` still lists them one by one."""
+    reasons: Counter[str] = Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reasons[reason.removeprefix("Skipped: ")] += 1
+    for reason, count in reasons.most_common():
+        terminalreporter.write_line(f"{count} test{'s' * (count != 1)} skipped: {reason}")

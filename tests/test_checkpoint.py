@@ -263,9 +263,11 @@ def test_truncated_checkpoint(tmp_path):
     path = tmp_path / "ck.npz"
     save({"w": tg.tensor(np.arange(100, dtype=np.float32)), "step": 1}, path)
     data = path.read_bytes()
-    for size in (200, len(data) // 2, len(data) - 1, 0):
+    for size in (200, len(data) // 2, len(data) - 1):
         (tmp_path / "cut.npz").write_bytes(data[:size])
-        _assert_clear_checkpoint_error(tmp_path / "cut.npz")
+        assert "is a damaged or foreign .npz file" in _assert_clear_checkpoint_error(tmp_path / "cut.npz")
+    (tmp_path / "cut.npz").write_bytes(b"")
+    _assert_not_a_checkpoint(tmp_path / "cut.npz", "it is empty")
 
 
 def test_random_bytes(tmp_path):
@@ -274,10 +276,33 @@ def test_random_bytes(tmp_path):
     _assert_clear_checkpoint_error(path)
 
 
+def _assert_not_a_checkpoint(path, why):
+    """The message says plainly that the file is not a checkpoint, and why, in no NumPy internals."""
+    message = _assert_clear_checkpoint_error(path)
+    assert "is not a tinygrad_rnn checkpoint: " + why in message, message
+    assert "pickle" not in message.replace(os.fspath(path), "").lower(), message
+    return message
+
+
 def test_text_file(tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("this is not a checkpoint\n")
-    _assert_clear_checkpoint_error(path)
+    _assert_not_a_checkpoint(path, "it is not an .npz file")
+
+
+def test_text_file_via_the_top_level_load(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("some notes about my run\n")
+    with pytest.raises(tg.CheckpointError, match=r"notes.txt' is not a tinygrad_rnn checkpoint: it is not an "
+                                                 r"\.npz file; checkpoints are \.npz files written by"):
+        tg.load(path)
+
+
+def test_empty_file_and_directory(tmp_path):
+    (tmp_path / "empty.npz").write_bytes(b"")
+    _assert_not_a_checkpoint(tmp_path / "empty.npz", "it is empty")
+    (tmp_path / "folder.npz").mkdir()
+    assert "is a directory" in _assert_clear_checkpoint_error(tmp_path / "folder.npz")
 
 
 def test_foreign_npz_without_a_structure_record(tmp_path):
@@ -291,7 +316,7 @@ def test_plain_npy_file(tmp_path):
     """A single-array ``numpy.save`` file is not a checkpoint either (not a TypeError)."""
     path = tmp_path / "array.npy"
     np.save(path, np.arange(3.0))
-    _assert_clear_checkpoint_error(path)
+    _assert_not_a_checkpoint(path, "it holds one array, as numpy.save writes")
 
 
 def test_npz_with_a_pickled_object_array_is_refused_without_unpickling(tmp_path):
@@ -309,7 +334,7 @@ def test_raw_pickle_file_is_refused_without_unpickling(tmp_path):
     marker = tmp_path / "unpickled.marker"
     path = tmp_path / "evil.npz"
     path.write_bytes(pickle.dumps(_PickleBomb(marker)))
-    _assert_clear_checkpoint_error(path)
+    _assert_not_a_checkpoint(path, "it is not an .npz file")
     assert not marker.exists(), "load unpickled an object"
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import random
+import re
+import shlex
 import subprocess
 import sys
 
@@ -11,9 +13,11 @@ import numpy as np
 import pytest
 
 from tinygrad_rnn import checkpoint
+from tinygrad_rnn.train import RUN_SETTINGS, TrainConfig
 
 TINY = ["--hidden", "16", "--seq-len", "8", "--batch", "4"]
 CONSOLE_SCRIPT = os.path.join(os.path.dirname(sys.executable), "tinygrad-rnn")
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
 
 
 def _env():
@@ -74,6 +78,17 @@ def test_help(command):
             assert sub in proc.stdout
 
 
+def test_train_help_says_what_resume_takes_from_the_checkpoint_and_what_may_change():
+    text = " ".join(cli("train", "--help").stdout.split())
+    assert "With --resume, the run continues with the settings saved in the checkpoint" in text
+    for flag in ("--steps", "--epochs", "--device", "--eval-every", "--checkpoint-every", "--no-progress"):
+        assert flag in text.split("give only what changes:")[1], flag
+    defaults = TrainConfig()
+    for option, field in [("--hidden", "hidden"), ("--seq-len", "seq_len"), ("--batch", "batch"),
+                          ("--steps", "steps"), ("--lr", "lr"), ("--cell", "cell")]:
+        assert re.search(rf"{option} \S+ .*?\(default {getattr(defaults, field)}\b", text), option
+
+
 def test_console_script_exists_and_helps():
     assert os.path.isfile(CONSOLE_SCRIPT) and os.access(CONSOLE_SCRIPT, os.X_OK), CONSOLE_SCRIPT
     proc = subprocess.run([CONSOLE_SCRIPT, "--help"], capture_output=True, text=True, timeout=60, env=_env())
@@ -87,6 +102,7 @@ def test_train_writes_a_checkpoint(trained, text_file):
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "trained to step 5" in proc.stdout
+    assert f"wrote the checkpoint {path} (step 5)" in proc.stdout
     state = checkpoint.load(path)
     assert state["kind"] == "char-rnn" and state["step"] == 5
     assert state["config"]["hidden"] == 16 and state["config"]["cell"] == "lstm"
@@ -104,6 +120,56 @@ def test_train_resume_continues_to_the_total_steps(workdir, trained, text_file):
     assert "trained to step 7" in proc.stdout
     state = checkpoint.load(copy)
     assert state["step"] == 7 and len(state["history"]["train"]) == 7
+
+
+def test_readme_command_line_sequence(tmp_path):
+    """The README's train, resume and sample commands, exactly as written but for smaller sizes."""
+    block = open(README, encoding="utf-8").read().split("## Command line")[1].split("```bash")[1].split("```")[0]
+    commands = [shlex.split(line, comments=True) for line in block.splitlines()
+                if line.startswith(("tinygrad-rnn train", "tinygrad-rnn sample"))]
+    smaller = {"256": "16", "2000": "3", "4000": "5"}  # hidden and steps
+    commands = [[smaller.get(word, word) for word in command] for command in commands]
+    assert [command[:2] for command in commands] == [["tinygrad-rnn", "train"]] * 2 + [["tinygrad-rnn", "sample"]]
+    assert "--resume" in commands[1] and "--hidden" not in commands[1] and "--cell" not in commands[1]
+
+    first = cli(*commands[0][1:], cwd=tmp_path, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "trained to step 3" in first.stdout and "wrote the checkpoint run.npz (step 3)" in first.stdout
+    resumed = cli(*commands[1][1:], cwd=tmp_path, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from run.npz at step 3" in resumed.stdout and "trained to step 5" in resumed.stdout
+    state = checkpoint.load(tmp_path / "run.npz")
+    assert state["step"] == 5 and state["config"]["cell"] == "gru" and state["config"]["hidden"] == 16
+    sample = cli(*commands[2][1:], cwd=tmp_path)
+    assert sample.returncode == 0, sample.stderr
+    assert sample.stdout.startswith("ROMEO:")
+
+
+def test_resume_takes_the_whole_run_from_the_checkpoint(workdir, text_file):
+    """Resuming with only --checkpoint, --resume and --steps continues bit-for-bit the run started with
+    non-default settings: it is the run that trains straight to the end."""
+    settings = ["--cell", "rnn", "--hidden", "12", "--layers", "2", "--dropout", "0.2", "--seq-len", "6",
+                "--batch", "3", "--lr", "0.02", "--optim", "rmsprop", "--clip", "0.5", "--seed", "3",
+                "--data", text_file, "--no-progress"]
+    straight, cut = workdir / "straight.npz", workdir / "cut.npz"
+    assert cli("train", *settings, "--steps", 6, "--checkpoint", straight, cwd=workdir).returncode == 0
+    assert cli("train", *settings, "--steps", 3, "--checkpoint", cut, cwd=workdir).returncode == 0
+    proc = cli("train", "--checkpoint", cut, "--resume", "--steps", 6, "--device", "cpu", "--eval-every", 2,
+               "--checkpoint-every", 2, "--no-progress", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    a, b = checkpoint.load(straight), checkpoint.load(cut)
+    assert a["config"] == b["config"] and b["step"] == 6
+    assert a["history"]["train"] == b["history"]["train"]
+    for name in a["model"]:
+        np.testing.assert_array_equal(a["model"][name].numpy(), b["model"][name].numpy(), err_msg=name)
+
+
+def test_train_defaults_are_train_config_defaults(workdir, text_file):
+    path = workdir / "defaults.npz"
+    proc = cli("train", "--steps", 1, "--data", text_file, "--checkpoint", path, "--no-progress", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    saved, defaults = checkpoint.load(path)["config"], TrainConfig()
+    assert {name: saved[name] for name in RUN_SETTINGS} == {name: getattr(defaults, name) for name in RUN_SETTINGS}
 
 
 def test_sample_prints_text(trained, text_file):
@@ -139,7 +205,21 @@ def test_empty_data_file(workdir):
     empty = workdir / "empty.txt"
     empty.write_text("")
     proc = cli("train", "--steps", 2, *TINY, "--data", empty, "--no-progress", cwd=workdir)
-    assert_one_line_error(proc, "empty")
+    assert_one_line_error(proc, "empty.txt is empty", "--batch 4", "at least 6 characters")
+
+
+def test_tiny_data_file_says_the_minimum_and_the_fix(workdir):
+    tiny = workdir / "tiny.txt"
+    tiny.write_text("hello")
+    proc = cli("train", "--steps", 2, "--data", tiny, "--no-progress", cwd=workdir)
+    line = assert_one_line_error(proc, "tiny.txt has only 5 characters, too few for --batch 32",
+                                 "at least 37 characters", "lower --batch or use a longer file")
+    assert "SequenceBatcher" not in line and "tokens" not in line
+
+
+def test_data_directory_is_not_a_file(workdir):
+    proc = cli("train", "--steps", 2, *TINY, "--data", workdir, "--no-progress", cwd=workdir)
+    assert_one_line_error(proc, f"--data {workdir} is a directory", "text file")
 
 
 def test_unknown_cell(workdir, text_file):
@@ -152,12 +232,36 @@ def test_resume_with_another_architecture(workdir, trained, text_file):
     before = path.read_bytes()
     proc = cli("train", "--steps", 6, "--hidden", 32, "--seq-len", 8, "--batch", 4, "--data", text_file,
                "--checkpoint", path, "--resume", "--no-progress", cwd=workdir)
-    assert_one_line_error(proc, "hidden")
+    assert_one_line_error(proc, f"--hidden 32 contradicts the checkpoint {path}", "trained with --hidden 16",
+                          "leave it out")
     assert path.read_bytes() == before
 
 
+@pytest.mark.parametrize("flag, value", [("--cell", "gru"), ("--lr", "0.1"), ("--seed", "1"), ("--batch", "2"),
+                                         ("--optim", "sgd")])
+def test_resume_with_a_contradicting_flag_names_it(workdir, trained, flag, value):
+    _, path = trained
+    proc = cli("train", "--checkpoint", path, "--resume", "--steps", 6, flag, value, cwd=workdir)
+    assert_one_line_error(proc, f"{flag} {value} contradicts the checkpoint")
+
+
+def test_resume_with_a_missing_checkpoint(workdir):
+    proc = cli("train", "--checkpoint", workdir / "never-written.npz", "--resume", "--steps", 3, cwd=workdir)
+    assert_one_line_error(proc, "no checkpoint", "never-written.npz", "leave out --resume")
+    assert not (workdir / "never-written.npz").exists()
+
+
+@pytest.mark.parametrize("steps", [[], ["--steps", "5"], ["--steps", "2"]], ids=["none", "equal", "below"])
+def test_resume_needs_steps_above_the_checkpoint(workdir, trained, steps):
+    _, path = trained
+    proc = cli("train", "--checkpoint", path, "--resume", *steps, "--no-progress", cwd=workdir)
+    assert_one_line_error(proc, "already at step 5", "give --steps above 5")
+
+
 def test_sample_with_a_text_file(workdir, text_file):
-    assert_one_line_error(cli("sample", "--checkpoint", text_file, cwd=workdir))
+    line = assert_one_line_error(cli("sample", "--checkpoint", text_file, cwd=workdir),
+                                 "data.txt' is not a tinygrad_rnn checkpoint")
+    assert "pickle" not in line
 
 
 def test_sample_with_a_npy_file(workdir):
@@ -212,11 +316,18 @@ def test_train_by_epochs(workdir, text_file):
     proc = cli("train", "--epochs", 1, *TINY, "--data", text_file, "--no-progress", cwd=workdir)
     assert proc.returncode == 0, proc.stderr
     assert "trained to step" in proc.stdout
+    assert "no --checkpoint given, so the trained model was not saved" in proc.stdout
 
 
 def test_steps_and_epochs_together_are_refused(workdir, text_file):
     proc = cli("train", "--steps", 3, "--epochs", 1, *TINY, "--data", text_file, cwd=workdir)
     assert_one_line_error(proc, "--epochs")
+
+
+def test_graph_into_a_missing_folder(tmp_path):
+    proc = cli("graph", "--out", tmp_path / "missing_dir" / "g.svg", cwd=tmp_path)
+    line = assert_one_line_error(proc, "the folder of --out", "missing_dir", "does not exist")
+    assert ".tmp-" not in line
 
 
 def test_demo_draws_the_unrolled_graph(tmp_path):

@@ -140,6 +140,13 @@ def test_too_few_tokens_or_bad_sizes_raise(n, batch_size, seq_len):
         SequenceBatcher(_stream(n), batch_size, seq_len)
 
 
+def test_too_few_tokens_says_how_many_are_needed():
+    with pytest.raises(ValueError, match=r"batch_size 32 needs at least 33 tokens \(an input and the next "
+                                         r"token for each row\), got 1$"):
+        SequenceBatcher(_stream(1), batch_size=32, seq_len=64)
+    assert len(SequenceBatcher(_stream(33), batch_size=32, seq_len=64)) == 1  # 33 is enough
+
+
 def test_minimal_stream():
     batcher = SequenceBatcher([3, 1, 4, 1, 5], batch_size=4, seq_len=3)  # one column
     x, y = batcher.next_batch()

@@ -1,4 +1,4 @@
-"""tinygrad_rnn.train: bit-for-bit resume on CPU, architecture checks, learning at all."""
+"""tinygrad_rnn.train: bit-for-bit resume on CPU, run-setting checks, text checks, learning at all."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,8 @@ import pytest
 
 import tinygrad_rnn.train as train_module
 from tinygrad_rnn import checkpoint
-from tinygrad_rnn.train import TrainConfig, TrainingError, train
+from tinygrad_rnn.train import (RUN_SETTINGS, TrainConfig, TrainingError, flag, minimum_text_length,
+                                 resumed_config, train)
 
 
 @pytest.fixture
@@ -136,21 +137,85 @@ def test_keyboard_interrupt_mid_step_saves_a_checkpoint_that_resumes_exactly(tmp
     _assert_same_run(straight, resumed)
 
 
-@pytest.mark.parametrize("field, value", [("hidden", 32), ("cell", "gru"), ("layers", 2), ("dropout", 0.5)])
-def test_resuming_with_another_architecture_names_the_field(tmp_path, text_file, field, value):
+OTHER_RUN_SETTINGS = {"hidden": 32, "cell": "gru", "layers": 2, "dropout": 0.5, "seq_len": 4, "batch": 2,
+                      "lr": 1e-3, "optim": "sgd", "clip": 0.5, "seed": 1}
+
+
+def test_every_run_setting_has_a_contradicting_case():
+    assert set(OTHER_RUN_SETTINGS) == set(RUN_SETTINGS)
+
+
+@pytest.mark.parametrize("field, value", OTHER_RUN_SETTINGS.items(), ids=list(OTHER_RUN_SETTINGS))
+def test_resuming_with_another_run_setting_names_the_flag(tmp_path, text_file, field, value):
     _run(text_file, tmp_path / "ck.npz", steps=2)
     with pytest.raises(TrainingError) as info:
         _run(text_file, tmp_path / "ck.npz", steps=4, resume=True, **{field: value})
     assert isinstance(info.value, ValueError)
-    assert field in str(info.value)
-    assert len(str(info.value).splitlines()) == 1
+    message = str(info.value)
+    assert f"{flag(field)} {value} contradicts the checkpoint" in message, message
+    saved = _config(text_file, tmp_path / "ck.npz")
+    assert f"{flag(field)} {getattr(saved, field)}" in message.split("trained with")[1], message
+    assert len(message.splitlines()) == 1
     assert checkpoint.load(tmp_path / "ck.npz")["step"] == 2  # the checkpoint is untouched
 
 
-def test_resume_without_a_checkpoint_file_starts_fresh(tmp_path, text_file):
-    straight = _run(text_file, tmp_path / "a.npz", steps=3)
-    fresh = _run(text_file, tmp_path / "b.npz", steps=3, resume=True)
-    _assert_same_run(straight, fresh)
+def test_resume_without_a_checkpoint_file_is_an_error(tmp_path, text_file):
+    with pytest.raises(TrainingError, match="no checkpoint .*b.npz; leave out --resume"):
+        _run(text_file, tmp_path / "b.npz", steps=3, resume=True)
+    assert not (tmp_path / "b.npz").exists()
+
+
+def test_resumed_config_takes_the_run_from_the_checkpoint(tmp_path, text_file):
+    """What ``--resume`` does: every setting that defines the run comes from the checkpoint, and the
+    run it continues is bit-for-bit the straight one."""
+    settings = dict(cell="gru", hidden=12, layers=2, dropout=0.25, seq_len=6, batch=3, lr=2e-2,
+                    optim="rmsprop", clip=0.5, seed=7)
+    straight = _run(text_file, tmp_path / "straight.npz", steps=6, **settings)
+    _run(text_file, tmp_path / "ck.npz", steps=3, **settings)
+    config = resumed_config(str(tmp_path / "ck.npz"), {"steps": 6, "progress": False, "eval_every": 0})
+    assert {name: getattr(config, name) for name in settings} == settings
+    assert config.data == os.path.abspath(text_file) and config.resume
+    _assert_same_run(straight, train(config, log=_quiet))
+
+
+def test_resumed_config_keeps_the_step_target_of_an_interrupted_run(tmp_path, text_file):
+    _run(text_file, tmp_path / "ck.npz", steps=8, checkpoint_every=3)
+    saved = checkpoint.load(tmp_path / "ck.npz")
+    saved["step"] = 3  # as if cut short after the periodic checkpoint at step 3
+    checkpoint.save(saved, tmp_path / "ck.npz")
+    assert resumed_config(str(tmp_path / "ck.npz"), {}).steps == 8
+
+
+def test_resumed_config_refuses_a_contradicting_setting(tmp_path, text_file):
+    _run(text_file, tmp_path / "ck.npz", steps=2)
+    with pytest.raises(TrainingError, match=r"^--hidden 64, --optim sgd contradict the checkpoint .*ck.npz, "
+                                            r"which was trained with --hidden 16, --optim adam; leave them out"):
+        resumed_config(str(tmp_path / "ck.npz"), {"hidden": 64, "optim": "sgd", "steps": 4})
+    with pytest.raises(TrainingError, match="no checkpoint"):
+        resumed_config(str(tmp_path / "missing.npz"), {})
+    with pytest.raises(TrainingError, match="--resume needs --checkpoint"):
+        resumed_config(None, {})
+
+
+@pytest.mark.parametrize("target", [dict(steps=3), dict(steps=2), dict(epochs=1, steps=1000)],
+                         ids=["steps-equal", "steps-below", "epochs"])
+def test_resume_needs_steps_above_the_checkpoint(tmp_path, text_file, target):
+    _run(text_file, tmp_path / "ck.npz", steps=100)  # one epoch of this text is 85 steps
+    with pytest.raises(TrainingError, match=r"already at step 100, and .* at step \d+; "
+                                            r"give --steps above 100 to train further"):
+        _run(text_file, tmp_path / "ck.npz", resume=True, **target)
+
+
+def test_resume_on_another_text_is_refused_but_a_moved_file_is_fine(tmp_path, text_file):
+    _run(text_file, tmp_path / "ck.npz", steps=2)
+    other = tmp_path / "other.txt"
+    other.write_text(open(text_file).read()[::-1])  # same characters, another text
+    with pytest.raises(TrainingError, match="other.txt is not the text the checkpoint .* was trained on"):
+        _run(str(other), tmp_path / "ck.npz", steps=4, resume=True)
+    moved = tmp_path / "moved" / "data.txt"
+    moved.parent.mkdir()
+    os.replace(text_file, moved)
+    assert _run(str(moved), tmp_path / "ck.npz", steps=4, resume=True).steps_done == 4
 
 
 def test_resume_from_a_non_checkpoint_is_a_training_error(tmp_path, text_file):
@@ -172,12 +237,30 @@ def test_invalid_configs_raise_training_error(tmp_path, text_file, overrides, wo
         _run(text_file, tmp_path / "ck.npz", **overrides)
 
 
-def test_missing_and_empty_data_files(tmp_path):
+def test_missing_empty_and_directory_data_files(tmp_path):
     with pytest.raises(TrainingError, match="not found"):
         _run(str(tmp_path / "missing.txt"), tmp_path / "ck.npz")
     (tmp_path / "empty.txt").write_text("")
-    with pytest.raises(TrainingError, match="empty"):
+    with pytest.raises(TrainingError, match="empty.txt is empty, too few for --batch 4: .* at least 6 characters"):
         _run(str(tmp_path / "empty.txt"), tmp_path / "ck.npz")
+    with pytest.raises(TrainingError, match="--data .* is a directory"):
+        _run(str(tmp_path), tmp_path / "ck.npz")
+
+
+@pytest.mark.parametrize("batch", [1, 4, 32, 100])
+def test_the_minimum_text_length_is_the_real_minimum(tmp_path, batch):
+    """One character fewer than the minimum is refused with a sentence saying what to do; the
+    minimum itself trains."""
+    shortest = minimum_text_length(batch)
+    path = tmp_path / "tiny.txt"
+    path.write_text(("ab" * shortest)[:shortest - 1])
+    with pytest.raises(TrainingError) as info:
+        _run(str(path), tmp_path / "ck.npz", batch=batch, steps=1)
+    message = str(info.value)
+    assert f"has only {shortest - 1} character" in message and f"--batch {batch}" in message
+    assert f"at least {shortest} characters; lower --batch or use a longer file" in message
+    path.write_text(("ab" * shortest)[:shortest])
+    assert _run(str(path), tmp_path / "ck.npz", batch=batch, steps=1).steps_done == 1
 
 
 def test_training_loss_decreases_on_repetitive_text(tmp_path):

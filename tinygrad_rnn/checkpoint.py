@@ -20,6 +20,8 @@ from .tensor import Tensor
 
 FORMAT = "tinygrad_rnn.checkpoint/1"
 _META_KEY = "__structure__"
+_ZIP_MAGIC = b"PK\x03\x04"  # an .npz file is a zip archive, and a zip archive starts with these bytes
+_NPY_MAGIC = b"\x93NUMPY"   # a single array written by numpy.save
 
 
 class CheckpointError(ValueError):
@@ -82,6 +84,21 @@ def _rebuild(node: dict, arrays: Any, device: str | None) -> Any:
     return array
 
 
+def _check_is_npz(path: str) -> None:
+    """Refuse, by its first bytes, a file that is no .npz archive at all (a text file, a .npy
+    array, a pickle), before NumPy's reader reports it in terms of its own internals."""
+    if os.path.isdir(path):
+        raise CheckpointError(f"load: {path!r} is a directory, not a tinygrad_rnn checkpoint file")
+    with open(path, "rb") as handle:
+        start = handle.read(len(_NPY_MAGIC))
+    if start.startswith(_ZIP_MAGIC):
+        return
+    what = ("it is empty" if not start else "it holds one array, as numpy.save writes" if start == _NPY_MAGIC
+            else "it is not an .npz file")
+    raise CheckpointError(f"load: {path!r} is not a tinygrad_rnn checkpoint: {what}; checkpoints are "
+                          ".npz files written by tinygrad_rnn.save or by tinygrad-rnn train/demo")
+
+
 def load(path: str | os.PathLike, device: str | None = None) -> Any:
     """Read a checkpoint written by ``save``; tensors go to ``device`` (default: where they were).
 
@@ -93,11 +110,12 @@ def load(path: str | os.PathLike, device: str | None = None) -> Any:
         device = canonical_device(device)  # a bad device is the caller's error, not the file's
     if not os.path.exists(path):
         raise FileNotFoundError(f"load: no checkpoint at {path!r}")
+    _check_is_npz(path)
     try:
         arrays = read_npz(path)
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
-        raise CheckpointError(f"load: {path!r} is not a readable tinygrad_rnn checkpoint "
-                              f"(truncated or another format): {error}") from None
+        raise CheckpointError(f"load: {path!r} is a damaged or foreign .npz file, not a readable "
+                              f"tinygrad_rnn checkpoint: {error}") from None
     if _META_KEY not in arrays:
         raise CheckpointError(f"load: {path!r} is an .npz file but not a tinygrad_rnn checkpoint "
                               "(it has no structure record)")

@@ -6,13 +6,17 @@ another model, CUDA without CuPy) ends in one line on stderr and a non-zero exit
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
+import shlex
 import sys
 from typing import Sequence
 
 from .backends import manual_seed
 from .checkpoint import CheckpointError
-from .train import OPTIMIZERS, TrainConfig, TrainingError, build_model, load_checkpoint, sample_text, train
+from .files import require_folder
+from .train import (OPTIMIZERS, TrainConfig, TrainingError, build_model, load_checkpoint, resumed_config,
+                    sample_text, train)
 from .models import CELLS
 from .data import Vocabulary, load_corpus
 from .factories import randn, zeros
@@ -22,6 +26,13 @@ from .tensor import Tensor
 from .viz import render
 
 DEMO_STEPS = 500  # about a minute on 2 CPU cores
+DEFAULTS = TrainConfig()  # for --help: the training defaults are written once, in TrainConfig
+TRAIN_SETTINGS = {field.name for field in dataclasses.fields(TrainConfig)}
+RESUME_HELP = ("With --resume, the run continues with the settings saved in the checkpoint (cell, hidden, "
+               "layers, dropout, seq-len, batch, lr, optim, clip, seed, data file and the --steps target), "
+               "so give only what changes: --steps or --epochs (a total counted from the start of the run, "
+               "so above the checkpoint's step), --device, --eval-every, --checkpoint-every, --no-progress. "
+               "Any other option given must agree with the checkpoint.")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,22 +49,44 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _add_training_options(parser: argparse.ArgumentParser, steps: int) -> None:
-    parser.add_argument("--cell", choices=sorted(CELLS), default="lstm", help="recurrent cell (default lstm)")
-    parser.add_argument("--hidden", type=_positive_int, default=128, help="hidden size (default 128)")
-    parser.add_argument("--layers", type=_positive_int, default=1, help="stacked layers (default 1)")
-    parser.add_argument("--seq-len", type=_positive_int, default=64, help="BPTT length (default 64)")
-    parser.add_argument("--batch", type=_positive_int, default=32, help="batch size (default 32)")
-    length = parser.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=_positive_int, default=steps,
-                        help=f"total training steps, counted from the start even with --resume (default {steps})")
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {value}")
+    return value
+
+
+def _add_train_options(run: argparse.ArgumentParser) -> None:
+    """The options of ``train``. Each defaults to None, so that ``run_train`` can tell the options
+    given on the command line (which --resume checks against the checkpoint) from those left out,
+    which take their defaults from TrainConfig (or, with --resume, from the checkpoint)."""
+    run.add_argument("--cell", choices=sorted(CELLS), help=f"recurrent cell (default {DEFAULTS.cell})")
+    run.add_argument("--hidden", type=_positive_int, help=f"hidden size (default {DEFAULTS.hidden})")
+    run.add_argument("--layers", type=_positive_int, help=f"stacked layers (default {DEFAULTS.layers})")
+    run.add_argument("--dropout", type=_probability,
+                     help=f"dropout between stacked layers (default {DEFAULTS.dropout})")
+    run.add_argument("--seq-len", type=_positive_int, help=f"BPTT length (default {DEFAULTS.seq_len})")
+    run.add_argument("--batch", type=_positive_int, help=f"batch size (default {DEFAULTS.batch})")
+    length = run.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=_positive_int,
+                        help=f"total training steps, counted from the start even with --resume "
+                        f"(default {DEFAULTS.steps}; with --resume, the checkpoint's)")
     length.add_argument("--epochs", type=_positive_int,
                         help="train for this many passes over the text instead of --steps")
-    parser.add_argument("--lr", type=float, default=3e-3, help="learning rate (default 3e-3)")
-    parser.add_argument("--optim", choices=sorted(OPTIMIZERS), default="adam", help="optimizer (default adam)")
-    parser.add_argument("--clip", type=float, default=1.0, help="gradient-norm clip, 0 to disable (default 1)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    run.add_argument("--lr", type=float, help=f"learning rate (default {DEFAULTS.lr})")
+    run.add_argument("--optim", choices=sorted(OPTIMIZERS), help=f"optimizer (default {DEFAULTS.optim})")
+    run.add_argument("--clip", type=float, help=f"gradient-norm clip, 0 to disable (default {DEFAULTS.clip})")
+    run.add_argument("--device", help=f"cpu or cuda (default {DEFAULTS.device})")
+    run.add_argument("--seed", type=int, help=f"random seed (default {DEFAULTS.seed})")
+    run.add_argument("--data", help="UTF-8 text file (default: the bundled corpus)")
+    run.add_argument("--checkpoint", help="checkpoint file (.npz) to write, and to resume from with --resume")
+    run.add_argument("--resume", action="store_true",
+                     help="continue the run saved in --checkpoint, with its settings (see below)")
+    run.add_argument("--eval-every", type=int,
+                     help=f"steps between validation losses, 0 for none (default {DEFAULTS.eval_every})")
+    run.add_argument("--checkpoint-every", type=int,
+                     help=f"steps between checkpoints, 0 for only at the end (default {DEFAULTS.checkpoint_every})")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,18 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
                                "Shakespeare, print samples before and after, write a loss curve and a checkpoint.")
     demo.add_argument("--out", default="tinygrad_rnn_demo", help="output folder (default ./tinygrad_rnn_demo)")
     demo.add_argument("--steps", type=_positive_int, default=DEMO_STEPS, help=f"training steps (default {DEMO_STEPS})")
-    demo.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    demo.add_argument("--device", default=DEFAULTS.device, help=f"cpu or cuda (default {DEFAULTS.device})")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     run = commands.add_parser("train", help="train a character model on a text file",
-                              description="Train a character-level model with truncated BPTT.")
-    _add_training_options(run, steps=1000)
-    run.add_argument("--data", help="UTF-8 text file (default: the bundled corpus)")
-    run.add_argument("--checkpoint", help="checkpoint file (.npz) to write, and to resume from with --resume")
-    run.add_argument("--resume", action="store_true", help="continue from --checkpoint up to --steps")
-    run.add_argument("--eval-every", type=int, default=100, help="steps between validation losses (default 100)")
-    run.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints (default 100)")
-    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+                              description="Train a character-level model with truncated BPTT.",
+                              epilog=RESUME_HELP)
+    _add_train_options(run)
 
     sample = commands.add_parser("sample", help="generate text from a checkpoint",
                                  description="Load a checkpoint written by train or demo and sample text.")
@@ -86,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--temperature", type=float, default=0.8, help="softmax temperature > 0 (default 0.8)")
     sample.add_argument("--prime", default="\n", help="text to start from (default a newline)")
     sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    sample.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    sample.add_argument("--device", default=DEFAULTS.device, help=f"cpu or cuda (default {DEFAULTS.device})")
     graph = commands.add_parser("graph", help="draw the unrolled graph of a tiny recurrent model",
                                 description="Build a tiny RNN/LSTM/GRU, run forward and backward over a few "
                                 "steps, and render its computation graph with Graphviz.")
@@ -108,8 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run_demo(args: argparse.Namespace) -> None:
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "checkpoint.npz")
-    config = TrainConfig(steps=args.steps, device=args.device, checkpoint=path, eval_every=100,
-                         checkpoint_every=100, progress=not args.no_progress)
+    config = TrainConfig(steps=args.steps, device=args.device, checkpoint=path, progress=not args.no_progress)
     text = load_corpus()
     vocab = Vocabulary.from_text(text)
     manual_seed(config.seed)
@@ -142,6 +169,7 @@ def draw_unrolled(model, vocab: Vocabulary, text: str, path: str) -> None:
 
 def run_graph(args: argparse.Namespace) -> None:
     """A tiny model over a few steps: forward, backward, and its picture."""
+    require_folder(args.out, "--out")
     manual_seed(args.seed)
     layer = CELLS[args.cell](args.input, args.hidden)
     head = Linear(args.hidden, 1)
@@ -179,16 +207,19 @@ def plot_losses(result, path: str) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
-    config = TrainConfig(cell=args.cell, hidden=args.hidden, layers=args.layers, seq_len=args.seq_len,
-                         batch=args.batch, steps=args.steps, epochs=args.epochs, lr=args.lr,
-                         optim=args.optim, clip=args.clip, device=args.device, data=args.data,
-                         checkpoint=args.checkpoint, resume=args.resume, seed=args.seed,
-                         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every,
-                         progress=not args.no_progress)
+    """Train as the options say; with --resume, continue the checkpoint's run (see RESUME_HELP)."""
+    given = {name: value for name, value in vars(args).items() if name in TRAIN_SETTINGS and value is not None}
+    given["progress"] = not args.no_progress
+    config = resumed_config(args.checkpoint, given) if args.resume else TrainConfig(**given)
     result = train(config)
     if result.train_losses:
         print(f"trained to step {result.steps_done}: loss {result.train_losses[-1]:.3f}")
     print(sample_text(result.model, result.vocab, "\n", 200))
+    if config.checkpoint:
+        print(f"wrote the checkpoint {config.checkpoint} (step {result.steps_done}); to train it further: "
+              f"tinygrad-rnn train --checkpoint {shlex.quote(config.checkpoint)} --resume --steps N")
+    else:
+        print("no --checkpoint given, so the trained model was not saved")
 
 
 def run_sample(args: argparse.Namespace) -> None:

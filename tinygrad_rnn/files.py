@@ -1,4 +1,5 @@
-"""Atomic file writes: the new file appears complete, or the old one stays untouched."""
+"""Writing files: atomically (the new file appears complete, or the old one stays untouched),
+into a folder that is checked to exist first."""
 from __future__ import annotations
 
 import os
@@ -27,3 +28,15 @@ def write_atomically(path: str, write: Callable[[IO[bytes]], None]) -> None:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+
+
+def require_folder(path: str, flag: str) -> None:
+    """Raise FileNotFoundError, naming ``flag``, when the folder ``path`` is to be written into does not exist.
+
+    Checked before any work is done, so that the error names the user's option rather than
+    a temporary file, and comes before a long training run rather than after it.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"the folder of {flag} {path} does not exist ({folder}); "
+                                "create it first or choose another path")

@@ -68,8 +68,9 @@ class SequenceBatcher:
             raise ValueError(f"SequenceBatcher: batch_size and seq_len must be positive, got "
                              f"{batch_size} and {seq_len}")
         columns = (len(ids) - 1) // batch_size
-        if columns < 1:
-            raise ValueError(f"SequenceBatcher: {len(ids)} tokens are too few for batch_size {batch_size}")
+        if columns < 1:  # each row needs one input token and the token after it as its target
+            raise ValueError(f"SequenceBatcher: batch_size {batch_size} needs at least {batch_size + 1} "
+                             f"tokens (an input and the next token for each row), got {len(ids)}")
         self.backend = get_backend(device)
         host = get_backend("cpu").asarray(list(ids[: batch_size * columns + 1]), dtype="int64")
         # row b holds tokens [b * columns, (b + 1) * columns); time-major: (columns, batch_size)
