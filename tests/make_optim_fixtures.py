@@ -1,4 +1,5 @@
-"""Regenerate ``tests/fixtures/optim_reference.npz``: PyTorch reference trajectories for the optimizers.
+"""Regenerate ``tests/fixtures/optim_reference.npz``: PyTorch reference values for the optimizers
+and gradient clipping.
 
 Usage (torch is NOT a dependency of the project or its tests; it lives in its own venv)::
 
@@ -7,18 +8,41 @@ Usage (torch is NOT a dependency of the project or its tests; it lives in its ow
 
 What it stores
 --------------
-For every configuration (a *case*) two float64 parameters, shaped (3, 4) and (4,), start from
-values drawn from a NumPy generator seeded per case; six gradients per parameter are drawn from
-the same generator. At each step ``p.grad`` is set to the stored gradient, ``opt.step()`` runs,
-then ``scheduler.step()`` for the scheduler cases, and the parameters (and the lr of every
-group) are recorded. All arrays go into ONE compressed npz, keys prefixed by the case name::
+Three sets of reference values, all float64, in ONE compressed npz (loads without pickle).
 
-    <case>/config        0-d unicode array holding json.dumps(cfg) (loads without pickle)
+1. Stored gradients. For every configuration (a *case*) two parameters, shaped (3, 4) and (4,),
+start from values drawn from a NumPy generator seeded per case; six gradients per parameter
+are drawn from the same generator. At each step ``p.grad`` is set to the stored gradient,
+``opt.step()`` runs, then ``scheduler.step()`` for the scheduler cases, and the parameters (and
+the lr of every group) are recorded. Keys are prefixed by the case name::
+
+    <case>/config        0-d unicode array holding json.dumps(cfg)
     <case>/init/<i>      initial value of parameter i
-    <case>/grads/<i>     (STEPS, *shape): the gradient fed to parameter i at each step
+    <case>/grads/<i>     (STEPS, *shape): the gradient parameter i had at each step
     <case>/params/<i>    (STEPS, *shape): parameter i after each step
     <case>/lr            (STEPS, n_groups): every group's lr after each scheduler step
                          (scheduler cases only)
+
+2. Mixed ranks, trained by a loss. The same cases again, on three parameters shaped (3, 4),
+(4,) and () (a 0-d scalar), whose gradients come from ``backward()`` of
+``optim_cases.mixed_rank_loss`` at every step rather than from stored arrays. Keys are the
+same under ``mixed_rank/<case>/``, plus the loss's fixed data::
+
+    mixed_rank/<case>/inputs     (4,)
+    mixed_rank/<case>/targets    (3,)
+
+With parameter groups (``sgd_two_groups``) the 0-d parameter (index 2) joins the last group.
+
+3. Gradient clipping. Three gradients shaped like the mixed-rank parameters (the 0-d one
+large enough that every clip changes it) are clipped by torch::
+
+    clip/grads/<i>               the gradients before clipping
+    clip/<name>/config           json.dumps({"function": ..., "kwargs": {...}, "params": ...})
+    clip/<name>/grads/<i>        gradient i after clipping
+    clip/<name>/total            what clip_grad_norm_ returned (norm cases only)
+
+``"params"`` is a list of gradient indices (a list of tensors is passed) or one index (the
+tensor itself is passed).
 
 ``cfg`` is ``{"optimizer": "SGD", "kwargs": {...}, "groups": null | [{"params": [indices],
 ...overrides}], "scheduler": null | {"name": "StepLR", "kwargs": {...}}, "hyper": [per group
@@ -31,17 +55,35 @@ from __future__ import annotations
 import json
 import os
 import zlib
+from typing import Callable
 
 import numpy as np
 import torch
 
-from optim_cases import optimizer_arguments
+from optim_cases import mixed_rank_loss, optimizer_arguments
 
 STEPS = 6
 SHAPES = [(3, 4), (4,)]
+MIXED_RANK = "mixed_rank"  # key prefix of the loss-trained matrix, vector and 0-d scalar
+MIXED_RANK_SHAPES = [(3, 4), (4,), ()]  # the order of mixed_rank_loss's parameters
+SCALAR_INDEX = 2  # the 0-d one
+CLIP = "clip"  # key prefix of the gradient-clipping references
+SCALAR_GRADIENT = -1.75  # the 0-d gradient to clip: beyond every clip below, so each changes it
+CLIP_CASES = {
+    "norm_2": dict(function="clip_grad_norm_", kwargs=dict(max_norm=0.5, norm_type=2.0), params=[0, 1, 2]),
+    "norm_1": dict(function="clip_grad_norm_", kwargs=dict(max_norm=0.5, norm_type=1.0), params=[0, 1, 2]),
+    "norm_inf": dict(function="clip_grad_norm_", kwargs=dict(max_norm=0.5, norm_type=float("inf")),
+                     params=[0, 1, 2]),
+    "norm_2_scalar_alone": dict(function="clip_grad_norm_", kwargs=dict(max_norm=0.5), params=SCALAR_INDEX),
+    "value": dict(function="clip_grad_value_", kwargs=dict(clip_value=0.3), params=[0, 1, 2]),
+    "value_scalar_alone": dict(function="clip_grad_value_", kwargs=dict(clip_value=0.3), params=SCALAR_INDEX),
+}
 OUT_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "optim_reference.npz")
 HYPER_KEYS = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "betas", "eps", "alpha",
               "centered")
+
+# sets every parameter's .grad for one step: (step, parameters) -> None
+GradientSource = Callable[[int, list], None]
 
 
 def cases() -> dict[str, dict]:
@@ -83,12 +125,11 @@ def _hyper(group: dict) -> dict:
     return out
 
 
-def run_case(name: str, cfg: dict) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(zlib.crc32(name.encode()))
-    inits = [rng.standard_normal(shape) for shape in SHAPES]
-    grads = [rng.standard_normal((STEPS, *shape)) for shape in SHAPES]
+def _trajectory(key: str, cfg: dict, inits: list[np.ndarray], set_gradients: GradientSource
+                ) -> dict[str, np.ndarray]:
+    """Run ``cfg``'s optimizer (and scheduler) from ``inits`` for STEPS steps, the gradients set by
+    ``set_gradients`` before each step; the arrays to store under ``key``."""
     params = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in inits]
-
     target, kwargs = optimizer_arguments(cfg, params)
     opt = getattr(torch.optim, cfg["optimizer"])(target, **kwargs)
     hyper = [_hyper(g) for g in opt.param_groups]
@@ -97,11 +138,13 @@ def run_case(name: str, cfg: dict) -> dict[str, np.ndarray]:
         scheduler = getattr(torch.optim.lr_scheduler, cfg["scheduler"]["name"])(
             opt, **cfg["scheduler"]["kwargs"])
 
-    trajectory = [np.empty((STEPS, *shape)) for shape in SHAPES]
+    grads = [np.empty((STEPS, *v.shape)) for v in inits]
+    trajectory = [np.empty((STEPS, *v.shape)) for v in inits]
     lrs = np.empty((STEPS, len(opt.param_groups)))
     for step in range(STEPS):
-        for p, g in zip(params, grads):
-            p.grad = torch.tensor(g[step], dtype=torch.float64)
+        set_gradients(step, params)
+        for i, p in enumerate(params):
+            grads[i][step] = p.grad.numpy()
         opt.step()
         if scheduler is not None:
             scheduler.step()
@@ -110,13 +153,74 @@ def run_case(name: str, cfg: dict) -> dict[str, np.ndarray]:
             trajectory[i][step] = p.detach().numpy()
 
     full_cfg = {**cfg, "hyper": hyper, "steps": STEPS, "torch_version": torch.__version__}
-    out = {f"{name}/config": np.array(json.dumps(full_cfg))}
-    for i in range(len(SHAPES)):
-        out[f"{name}/init/{i}"] = inits[i]
-        out[f"{name}/grads/{i}"] = grads[i]
-        out[f"{name}/params/{i}"] = trajectory[i]
+    out = {f"{key}/config": np.array(json.dumps(full_cfg))}
+    for i, init in enumerate(inits):
+        out[f"{key}/init/{i}"] = init
+        out[f"{key}/grads/{i}"] = grads[i]
+        out[f"{key}/params/{i}"] = trajectory[i]
     if scheduler is not None:
-        out[f"{name}/lr"] = lrs
+        out[f"{key}/lr"] = lrs
+    return out
+
+
+def run_case(name: str, cfg: dict) -> dict[str, np.ndarray]:
+    """The case on a (3, 4) and a (4,) parameter fed gradients drawn in advance."""
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    inits = [rng.standard_normal(shape) for shape in SHAPES]
+    grads = [rng.standard_normal((STEPS, *shape)) for shape in SHAPES]
+
+    def feed_stored(step: int, params: list) -> None:
+        for p, g in zip(params, grads):
+            p.grad = torch.tensor(g[step], dtype=torch.float64)
+
+    return _trajectory(name, cfg, inits, feed_stored)
+
+
+def _with_scalar_in_last_group(cfg: dict) -> dict:
+    """``cfg`` for the mixed-rank parameters: the 0-d one must belong to a group too."""
+    if cfg["groups"] is None:
+        return cfg
+    groups = [dict(g) for g in cfg["groups"]]
+    groups[-1]["params"] = [*groups[-1]["params"], SCALAR_INDEX]
+    return {**cfg, "groups": groups}
+
+
+def run_mixed_rank_case(name: str, cfg: dict) -> dict[str, np.ndarray]:
+    """The case on a (3, 4), a (4,) and a 0-d parameter, with gradients from ``mixed_rank_loss``."""
+    key = f"{MIXED_RANK}/{name}"
+    rng = np.random.default_rng(zlib.crc32(key.encode()))
+    inits = [0.5 * rng.standard_normal(shape) for shape in MIXED_RANK_SHAPES]  # tanh far from flat
+    inputs, targets = rng.standard_normal(4), rng.standard_normal(3)
+
+    def differentiate_loss(step: int, params: list) -> None:
+        for p in params:
+            p.grad = None
+        mixed_rank_loss(*params, torch.tensor(inputs), torch.tensor(targets)).backward()
+
+    out = _trajectory(key, _with_scalar_in_last_group(cfg), inits, differentiate_loss)
+    out[f"{key}/inputs"] = inputs
+    out[f"{key}/targets"] = targets
+    return out
+
+
+def clip_references() -> dict[str, np.ndarray]:
+    """Each CLIP_CASES entry applied by torch to fresh copies of the same three gradients."""
+    rng = np.random.default_rng(zlib.crc32(CLIP.encode()))
+    grads = [2.0 * rng.standard_normal(shape) for shape in MIXED_RANK_SHAPES[:SCALAR_INDEX]]
+    grads.append(np.array(SCALAR_GRADIENT))
+    out = {f"{CLIP}/grads/{i}": g for i, g in enumerate(grads)}
+    for name, case in CLIP_CASES.items():
+        params = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in grads]
+        for p, g in zip(params, grads):
+            p.grad = torch.tensor(g, dtype=torch.float64)
+        chosen = params[case["params"]] if isinstance(case["params"], int) else \
+            [params[i] for i in case["params"]]
+        total = getattr(torch.nn.utils, case["function"])(chosen, **case["kwargs"])
+        out[f"{CLIP}/{name}/config"] = np.array(json.dumps(case))
+        for i, p in enumerate(params):
+            out[f"{CLIP}/{name}/grads/{i}"] = p.grad.numpy()
+        if total is not None:
+            out[f"{CLIP}/{name}/total"] = total.numpy()
     return out
 
 
@@ -125,9 +229,13 @@ def main() -> None:
     arrays: dict[str, np.ndarray] = {}
     for name, cfg in cases().items():
         arrays.update(run_case(name, cfg))
+    for name, cfg in cases().items():
+        arrays.update(run_mixed_rank_case(name, cfg))
+    arrays.update(clip_references())
     os.makedirs(os.path.dirname(OUT_PATH), exist_ok=True)
     np.savez_compressed(OUT_PATH, **arrays)
-    print(f"wrote {len(cases())} cases to {OUT_PATH} ({os.path.getsize(OUT_PATH)} bytes)")
+    print(f"wrote {len(cases())} cases, each also on mixed-rank parameters, and {len(CLIP_CASES)} "
+          f"clipping cases to {OUT_PATH} ({os.path.getsize(OUT_PATH)} bytes)")
 
 
 if __name__ == "__main__":

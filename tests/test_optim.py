@@ -1,4 +1,5 @@
-"""Optimizers and LR schedules: PyTorch parity on stored trajectories, plus state, devices, dtypes.
+"""Optimizers and LR schedules: PyTorch parity on stored trajectories, plus state, devices, dtypes;
+and PyTorch parity of every optimizer and of gradient clipping on 0-d, 1-d and 2-d parameters.
 
 The reference values come from ``tests/fixtures/optim_reference.npz`` (written by
 ``tests/make_optim_fixtures.py`` with PyTorch; torch is not needed to run these tests).
@@ -8,18 +9,22 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import checkpoint, nn, optim
+from tinygrad_rnn.nn import utils as clipping
 
-from optim_cases import optimizer_arguments
+from optim_cases import mixed_rank_loss, optimizer_arguments
 
 FIXTURE = Path(__file__).parent / "fixtures" / "optim_reference.npz"
 RTOL, ATOL = 1e-10, 1e-12
 N_PARAMS = 2
+MIXED_RANK_SHAPES = [(3, 4), (4,), ()]  # the parameters of mixed_rank_loss, in its order
+SCALAR = 2  # the index of the 0-d one
 
 EXPECTED_CASES = {
     "sgd_plain", "sgd_momentum", "sgd_momentum_dampening", "sgd_nesterov", "sgd_weight_decay_momentum",
@@ -35,7 +40,18 @@ def _load_fixture() -> dict[str, np.ndarray]:
 
 
 REFERENCE = _load_fixture()
-CASES = sorted(key[: -len("/config")] for key in REFERENCE if key.endswith("/config"))
+
+
+def case_names(prefix: str) -> list[str]:
+    """Every NAME with a key ``prefix + NAME + "/config"`` in the fixture (NAME has no slash)."""
+    names = (key[len(prefix):-len("/config")] for key in REFERENCE
+             if key.startswith(prefix) and key.endswith("/config"))
+    return sorted(name for name in names if "/" not in name)
+
+
+CASES = case_names("")  # stored gradients on a (3, 4) and a (4,) parameter
+MIXED_RANK_CASES = case_names("mixed_rank/")  # the same cases on (3, 4), (4,) and 0-d, trained by a loss
+CLIP_CASES = case_names("clip/")
 
 
 def config(case: str) -> dict:
@@ -54,7 +70,9 @@ def build(case: str, params: list) -> tuple[optim.Optimizer, optim.LRScheduler |
 
 
 def fresh_params(case: str) -> list[tg.Tensor]:
-    return [tg.tensor(REFERENCE[f"{case}/init/{i}"].copy(), requires_grad=True) for i in range(N_PARAMS)]
+    """The case's parameters at their stored initial values (as many as the fixture holds)."""
+    count = sum(1 for key in REFERENCE if key.startswith(f"{case}/init/"))
+    return [tg.tensor(REFERENCE[f"{case}/init/{i}"].copy(), requires_grad=True) for i in range(count)]
 
 
 def feed(case: str, params: list, step: int) -> None:
@@ -74,6 +92,17 @@ def test_fixture_has_every_case_and_loads_without_pickle():
             assert REFERENCE[f"{case}/grads/{i}"].shape == (6, *init.shape)
             assert REFERENCE[f"{case}/params/{i}"].shape == (6, *init.shape)
         assert (f"{case}/lr" in REFERENCE) == (cfg["scheduler"] is not None)
+
+
+def test_fixture_has_every_case_again_on_a_0d_a_1d_and_a_2d_parameter():
+    assert set(MIXED_RANK_CASES) == EXPECTED_CASES
+    for case in MIXED_RANK_CASES:
+        key = f"mixed_rank/{case}"
+        assert config(key)["steps"] == 6
+        for i, shape in enumerate(MIXED_RANK_SHAPES):
+            assert REFERENCE[f"{key}/init/{i}"].shape == shape
+            assert REFERENCE[f"{key}/grads/{i}"].shape == (6, *shape)
+            assert REFERENCE[f"{key}/params/{i}"].shape == (6, *shape)
 
 
 # ---- PyTorch parity ---------------------------------------------------------------------------
@@ -105,6 +134,106 @@ def test_trajectory_matches_torch(case):
             assert p.dtype == np.float64
             np.testing.assert_allclose(p.numpy(), REFERENCE[f"{case}/params/{i}"][step], rtol=RTOL,
                                        atol=ATOL, err_msg=f"{case}: parameter {i} after step {step + 1}")
+
+
+# ---- 0-d, 1-d and 2-d parameters trained by a loss ------------------------------------------------
+def train_mixed_rank(case: str) -> Iterator[tuple[int, list[tg.Tensor], optim.Optimizer]]:
+    """Train the case's (3, 4), (4,) and 0-d parameters as the generator did in torch: each step
+    zeroes the gradients, runs ``mixed_rank_loss(...).backward()``, then ``opt.step()`` (and the
+    scheduler's). Yields (step, parameters, optimizer) after each step, gradients still in ``.grad``."""
+    key = f"mixed_rank/{case}"
+    params = fresh_params(key)
+    inputs, targets = tg.tensor(REFERENCE[f"{key}/inputs"]), tg.tensor(REFERENCE[f"{key}/targets"])
+    opt, scheduler = build(key, params)
+    for step in range(config(key)["steps"]):
+        opt.zero_grad()
+        mixed_rank_loss(*params, inputs, targets).backward()
+        opt.step()
+        if scheduler is not None:
+            scheduler.step()
+        yield step, params, opt
+
+
+def assert_0d_array(value: object, what: str) -> None:
+    """A 0-d ``np.ndarray``: not a NumPy scalar such as ``np.float64``, which also has shape ()
+    but cannot be updated in place."""
+    assert type(value) is np.ndarray and value.shape == (), f"{what} is {type(value).__name__} {value!r}"
+
+
+@pytest.mark.parametrize("case", MIXED_RANK_CASES)
+def test_a_0d_1d_and_2d_parameter_trained_by_a_loss_follow_torch_at_every_step(case):
+    key = f"mixed_rank/{case}"
+    for step, params, _ in train_mixed_rank(case):
+        for i, p in enumerate(params):
+            where = f"{case}: parameter {i} of shape {MIXED_RANK_SHAPES[i]} at step {step + 1}"
+            np.testing.assert_allclose(p.grad.numpy(), REFERENCE[f"{key}/grads/{i}"][step], rtol=RTOL,
+                                       atol=ATOL, err_msg=f"{where}: gradient")
+            np.testing.assert_allclose(p.numpy(), REFERENCE[f"{key}/params/{i}"][step], rtol=RTOL,
+                                       atol=ATOL, err_msg=f"{where}: value after the update")
+
+
+@pytest.mark.parametrize("case", MIXED_RANK_CASES)
+def test_a_0d_parameter_keeps_0d_arrays_as_its_value_gradient_and_optimizer_state(case):
+    for step, params, opt in train_mixed_rank(case):
+        scalar = params[SCALAR]
+        assert scalar.shape == () and scalar.grad.shape == ()
+        assert_0d_array(scalar.data, f"{case}: the value after step {step + 1}")
+        assert_0d_array(scalar.grad.data, f"{case}: the gradient at step {step + 1}")
+        for name, value in opt.state[scalar].items():
+            if hasattr(value, "shape"):  # counters such as Adam's "step" are plain ints
+                assert_0d_array(value, f"{case}: state {name!r} after step {step + 1}")
+
+
+def test_sgd_momentum_on_a_0d_parameter_reaches_0_062_in_three_steps_as_torch_does():
+    """p = 1, loss p * p, SGD(lr=0.1, momentum=0.9): p = 0.8, 0.46, 0.062 (a momentum buffer
+    that lost its updates gave 0.188)."""
+    p = tg.tensor(np.array(1.0), requires_grad=True)
+    opt = optim.SGD([p], lr=0.1, momentum=0.9)
+    values = []
+    for _ in range(3):
+        opt.zero_grad()
+        (p * p).backward()
+        opt.step()
+        values.append(p.item())
+    np.testing.assert_allclose(values, [0.8, 0.46, 0.062], rtol=1e-12)
+
+
+# ---- gradient clipping with a 0-d gradient --------------------------------------------------------
+def clip_as_torch_did(name: str) -> tuple[list[tg.Tensor], list[tg.Tensor], tg.Tensor | None]:
+    """Clip the stored (3, 4), (4,) and 0-d gradients with the case's function and arguments.
+    Returns (parameters, their ``.grad`` tensors from before clipping, what the function returned)."""
+    cfg = json.loads(str(REFERENCE[f"clip/{name}/config"]))
+    params = []
+    for i, shape in enumerate(MIXED_RANK_SHAPES):
+        p = tg.tensor(np.zeros(shape), requires_grad=True)
+        p.grad = tg.tensor(REFERENCE[f"clip/grads/{i}"].copy())
+        params.append(p)
+    grads = [p.grad for p in params]
+    chosen = params[cfg["params"]] if isinstance(cfg["params"], int) else [params[i] for i in cfg["params"]]
+    returned = getattr(clipping, cfg["function"])(chosen, **cfg["kwargs"])
+    return params, grads, returned
+
+
+@pytest.mark.parametrize("name", CLIP_CASES)
+def test_clipping_gradients_that_include_a_0d_one_matches_torch(name):
+    params, _, returned = clip_as_torch_did(name)
+    for i, p in enumerate(params):
+        np.testing.assert_allclose(p.grad.numpy(), REFERENCE[f"clip/{name}/grads/{i}"], rtol=RTOL, atol=ATOL,
+                                   err_msg=f"{name}: gradient {i} of shape {MIXED_RANK_SHAPES[i]}")
+    if f"clip/{name}/total" in REFERENCE:  # clip_grad_norm_ returns the norm before clipping
+        assert returned.shape == ()
+        np.testing.assert_allclose(returned.numpy(), REFERENCE[f"clip/{name}/total"], rtol=RTOL, atol=ATOL)
+    else:
+        assert returned is None
+
+
+@pytest.mark.parametrize("name", CLIP_CASES)
+def test_clipping_changes_gradients_in_place_and_a_0d_gradient_stays_a_0d_array(name):
+    params, grads, _ = clip_as_torch_did(name)
+    assert REFERENCE[f"clip/{name}/grads/{SCALAR}"] != REFERENCE[f"clip/grads/{SCALAR}"]  # it was clipped
+    for p, grad in zip(params, grads):
+        assert p.grad is grad  # the same tensor, changed, as torch changes .grad in place
+    assert_0d_array(params[SCALAR].grad.data, f"{name}: the clipped 0-d gradient")
 
 
 # ---- zero_grad and skipping ---------------------------------------------------------------

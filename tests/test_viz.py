@@ -233,8 +233,9 @@ def test_only_edges_between_steps_are_red(lstm_dot):
 
 
 # ---- determinism and node names -------------------------------------------------------------------
-@pytest.mark.parametrize("options", [dict(group="timestep"), dict(collapse="timestep", grad_flow=True)],
-                         ids=["clusters", "collapsed-gradient-flow"])
+@pytest.mark.parametrize("options", [dict(group="timestep"), dict(group="timestep", grad_flow=True),
+                                     dict(collapse="timestep", grad_flow=True)],
+                         ids=["clusters", "clusters-gradient-flow", "collapsed-gradient-flow"])
 def test_the_same_model_built_twice_gives_byte_identical_dot(options):
     sources = []
     for _ in range(2):
@@ -403,6 +404,111 @@ def test_grad_flow_needs_a_scalar_output(lstm):
     out, _ = model.lstm(tg.randn(3, 1, 2))
     with pytest.raises(ValueError, match="scalar"):
         viz.to_dot(out, grad_flow=True)
+
+
+# ---- gradient flow: exactly zero gradients, gradient labels, legend numbers --------------------------
+NORM = r"0|\d\.\de[+-]\d\d"  # how a gradient norm is written: 0, or two digits as in 7.9e-03
+
+
+def dead_relu_loss() -> tuple[dict, tg.Tensor]:
+    """({"w": w, "v": v}, sum(relu(2 w) + v * v)) with w < 0: the relu passes nothing back, so
+    the op ``2 w`` and the leaf ``w`` receive exactly zero gradient, everything else more."""
+    w = tg.tensor([-1.0, -2.0], requires_grad=True)
+    v = tg.tensor([0.5, 1.5], requires_grad=True)
+    return {"w": w, "v": v}, ((w * 2).relu() + v * v).sum()
+
+
+def gradient_norm_in(label: str, of: str = "") -> float:
+    """The norm written on a label's last line, which must read in full ``grad norm = 7.9e-03``
+    (``grad norm of h = ...`` with ``of="h"``)."""
+    subject = f"grad norm of {of}" if of else "grad norm"
+    found = re.fullmatch(rf"{subject} = ({NORM})", label.split("\n")[-1])
+    assert found, f"the label {label!r} does not end with a complete gradient norm"
+    return float(found.group(1))
+
+
+def is_dashed(dot: Dot, name: str) -> bool:
+    return "dashed" in text(dot.nodes[name].get("style", ""))
+
+
+@pytest.mark.parametrize("backward_first", [False, True], ids=["before-backward", "after-backward"])
+def test_an_exactly_zero_gradient_has_a_look_of_its_own_explained_in_the_legend(backward_first):
+    params, loss = dead_relu_loss()
+    if backward_first:
+        loss.backward()
+    dot = Dot(viz.to_dot(loss, params=params, grad_flow=True).source)
+    (w,) = [n for n in dot.named("leaf") if dot.first_line(n) == "w"]
+    (doubled,) = [target for source, target, _ in dot.edges if source == w]
+    drawn = dot.named("op") + dot.named("leaf")
+    assert {n for n in drawn if is_dashed(dot, n)} == {w, doubled}
+
+    key = dot.nodes["legend_zero"]
+    assert dot.label("legend_zero") == "0 (no gradient)" and is_dashed(dot, "legend_zero")
+    zero_fill = text(key["fillcolor"])
+    red, green, blue = (int(zero_fill[i:i + 2], 16) for i in (1, 3, 5))
+    assert red == green == blue, "a grey, which the blue-yellow-red scale never produces"
+    for name in (w, doubled):
+        assert text(dot.nodes[name]["fillcolor"]) == zero_fill
+        assert dot.nodes[name]["color"] == key["color"]
+        assert gradient_norm_in(dot.label(name)) == 0.0
+    scale = {text(dot.nodes[n]["fillcolor"]) for n in dot.named("legend")}
+    others = {text(dot.nodes[n]["fillcolor"]) for n in drawn if n not in (w, doubled)}
+    assert zero_fill not in scale | others
+    assert all(gradient_norm_in(dot.label(n)) > 0 for n in drawn if n not in (w, doubled))
+
+
+def test_the_lstm_forget_gate_at_t0_multiplies_the_zero_initial_cell_so_it_is_drawn_as_zero(lstm):
+    model, loss = lstm
+    dot = Dot(viz.to_dot(loss, params=model, grad_flow=True, group="timestep").source)
+    steps = dot.time_clusters()
+    zero = [n for n in dot.named("value") if gradient_norm_in(dot.label(n)) == 0]
+    assert [(dot.first_line(n), steps[dot.nodes[n]["cluster"]]) for n in zero] == [("forget gate", 0)]
+    (gate,) = zero
+    assert is_dashed(dot, gate)
+    assert dot.nodes[gate]["fillcolor"] == dot.nodes["legend_zero"]["fillcolor"]
+
+
+def test_ops_values_and_leaves_are_labelled_with_their_full_gradient_norm(lstm):
+    model, loss = lstm
+    source = viz.to_dot(loss, params=model, grad_flow=True, group="timestep").source
+    dot = Dot(source)
+    for name in dot.named("op"):
+        if f"value{name[2:]}" in dot.nodes:  # a tagged op: its value node carries the norm
+            assert "grad norm" not in dot.label(name)
+        else:
+            gradient_norm_in(dot.label(name))
+    for name in dot.named("value"):
+        gradient_norm_in(dot.label(name))
+    loss.backward()
+    parameters = dict(model.named_parameters())
+    for name in dot.named("leaf"):
+        expected = np.linalg.norm(parameters[dot.first_line(name)].grad.numpy())
+        assert gradient_norm_in(dot.label(name)) == pytest.approx(expected, rel=0.05)
+    assert "|dL/d|" not in source
+
+
+def test_collapsed_steps_are_labelled_with_the_gradient_norm_of_their_hidden_state(lstm):
+    model, loss = lstm
+    dot = Dot(viz.to_dot(loss, params=model, grad_flow=True, collapse="timestep").source)
+    expected = viz.hidden_grad_norms(loss)
+    for name in dot.named("step"):
+        t = int(re.search(r"t=(\d+)", dot.label(name)).group(1))
+        assert gradient_norm_in(dot.label(name), of="h") == pytest.approx(expected[t], rel=0.05)
+
+
+def test_legend_labels_are_plain_numbers_from_the_smallest_to_the_largest_norm(lstm):
+    model, loss = lstm
+    dot = Dot(viz.to_dot(loss, params=model, grad_flow=True).source)
+    labels = [dot.label(f"legend{k}") for k in range(5)]
+    assert all(re.fullmatch(NORM, label) for label in labels), labels  # 7.9e-03, not 1e-2.1
+    values = [float(label) for label in labels]
+    norms = [gradient_norm_in(dot.label(n)) for n in dot.nodes if "grad norm" in dot.label(n)]
+    non_zero = [norm for norm in norms if norm > 0]
+    assert values[0] == pytest.approx(min(non_zero), rel=0.05)
+    assert values[-1] == pytest.approx(max(non_zero), rel=0.05)
+    steps = np.diff(np.log10(values))  # evenly spaced on the log scale the colours follow
+    np.testing.assert_allclose(steps, steps.mean(), atol=0.05)
+    assert steps.mean() > 0
 
 
 # ---- what labels show ----------------------------------------------------------------------------------

@@ -13,8 +13,10 @@ by ``id()``, so the same program always gives the same DOT text. Node kinds:
 layers) as a cluster, with the recurrent edges between clusters in red;
 ``collapse="timestep"`` draws each step as one node; ``steps=(first, last)`` keeps the
 first and last steps and elides the middle. ``grad_flow=True`` colours nodes by log10
-of their gradient norm and ``backward_order=True`` numbers ops in the order backward visits
-them; both work before and after ``backward()`` (see ``record.py``).
+of their gradient norm (blue small, red large; white with a dashed border for a gradient
+that is exactly zero) and writes the norm in their labels; ``backward_order=True`` numbers
+ops in the order backward visits them; both work before and after ``backward()`` (see
+``record.py``).
 """
 from __future__ import annotations
 
@@ -39,6 +41,11 @@ STYLE = {
     "elided": dict(shape="plaintext"),
 }
 RECURRENT_EDGE = dict(color="#b2182b", penwidth="2")
+# an exactly zero gradient (a dead relu, a branch multiplied by 0) is drawn white with a
+# dashed grey border (see _zero_gradient_look): off the blue-yellow-red scale, so it cannot
+# be read as a middle value
+ZERO_GRADIENT = dict(fillcolor="#ffffff", color="#737373")
+LEGEND_STOPS = 5  # colours shown in the legend, from the smallest to the largest norm
 
 
 def _shape_text(shape: tuple) -> str:
@@ -175,9 +182,11 @@ def to_dot(*outputs: Tensor, params: Any = None, show: Iterable[str] = ("shape",
     ``params``: a Module (or name -> tensor dict) whose parameter names label the leaves.
     ``show``: any of "shape", "dtype", "value" (mean and norm of leaves), "grad" (norm of
     leaves' ``.grad``). ``group="timestep"``/``collapse="timestep"``/``steps``: the unrolled
-    views; ``grad_flow``: colour by gradient norm (the first output must be the loss);
-    both work after ``loss.backward()``, from what was recorded during it;
-    ``backward_order``: number ops in the order backward visits them (from the first output).
+    views; ``grad_flow``: colour by gradient norm (the first output must be the loss) and write
+    the norm in each label (``grad norm = 7.9e-03``); an exactly zero gradient is drawn white
+    with a dashed border, a look of its own in the legend; ``backward_order``: number ops in
+    the order backward visits them (from the first output). Both work after
+    ``loss.backward()``, from what was recorded during it, and before it.
     With ``grad_flow`` every output must be a scalar; each is differentiated on its own and
     all share one colour scale, so two models drawn together can be compared.
     """
@@ -194,6 +203,7 @@ def to_dot(*outputs: Tensor, params: Any = None, show: Iterable[str] = ("shape",
                       stacklevel=2)
     names = _parameter_names(params)
     norms = _gradient_norms(outputs) if grad_flow else {}
+    log_range = _log_range(norms.values())
     visit = _visit_order(outputs[0]) if backward_order and outputs[0].grad_fn is not None else {}
 
     # ---- which picture node each graph node becomes (steps collapsed or elided) -----------
@@ -224,10 +234,20 @@ def to_dot(*outputs: Tensor, params: Any = None, show: Iterable[str] = ("shape",
         else:
             plain.append((name, label, attributes))
 
-    def coloured(key: Any, attributes: dict) -> dict:
-        if key in norms and norms[key] > 0:
-            attributes["fillcolor"] = _heat_colour(_fraction(norms, key))
-        return attributes
+    def coloured(key: Any, kind: str) -> dict:
+        """The attributes that show the gradient norm of ``key`` (a node, or a leaf's id) on a
+        node of ``kind``: a colour on the log scale, or the zero-gradient look; none when no
+        norm was recorded (or it is not a number)."""
+        norm = norms.get(key)
+        if norm == 0:
+            return _zero_gradient_look(STYLE[kind]["style"])
+        if norm is not None and norm > 0:
+            return {"fillcolor": _heat_colour(_fraction(norm, log_range))}
+        return {}
+
+    def gradient_line(key: Any) -> str:
+        """The label's last line, ``grad norm = ...``, when a norm was recorded for ``key``."""
+        return "\n" + _gradient_text(norms[key]) if key in norms else ""
 
     for node in walk.ops:
         op_id = walk.op_ids[node]
@@ -236,13 +256,13 @@ def to_dot(*outputs: Tensor, params: Any = None, show: Iterable[str] = ("shape",
             text += "\n" + _shapes_text(node.output_shapes)
         if "dtype" in show and not node.tag:
             text += f"\n{node.output_dtype}"
-        place(f"op{op_id}", text, "op", keys[node], coloured(node, {}) if not node.tag else None)
-        if node.tag:
+        if node.tag:  # the tagged value node below shows the gradient
+            place(f"op{op_id}", text, "op", keys[node])
             value = node.tag + ("\n" + _shape_text(node.output_shapes[0]) if "shape" in show else "")
-            if node in norms:
-                value += f"\n|grad| {norms[node]:.2e}"
-            place(f"value{op_id}", value, "value", keys[node], coloured(node, {}))
+            place(f"value{op_id}", value + gradient_line(node), "value", keys[node], coloured(node, "value"))
             walk.edges.append((f"op{op_id}", f"value{op_id}"))
+        else:
+            place(f"op{op_id}", text + gradient_line(node), "op", keys[node], coloured(node, "op"))
     for tensor in outputs:  # a leaf passed as an output is drawn as that leaf
         if tensor.grad_fn is None:
             walk.leaf_name(tensor)
@@ -256,9 +276,7 @@ def to_dot(*outputs: Tensor, params: Any = None, show: Iterable[str] = ("shape",
             text += f"\nmean {float(leaf.data.mean()):.3g}, norm {_norm(leaf.data):.3g}"
         if "grad" in show and leaf.grad is not None:
             text += f"\n|grad| {_norm(leaf.grad.data):.3g}"
-        if id(leaf) in norms:
-            text += f"\n|dL/d| {norms[id(leaf)]:.2e}"
-        place(f"leaf{leaf_id}", text, kind, None, coloured(id(leaf), {}))
+        place(f"leaf{leaf_id}", text + gradient_line(id(leaf)), kind, None, coloured(id(leaf), kind))
     for out_id, tensor in enumerate(outputs):
         text = (tensor.name or "output") + ("\n" + _shape_text(tensor.shape) if "shape" in show else "")
         plain.append((f"out{out_id}", text, dict(STYLE["output"])))
@@ -283,12 +301,12 @@ def to_dot(*outputs: Tensor, params: Any = None, show: Iterable[str] = ("shape",
     if collapse == "timestep":
         for index, key in enumerate(clusters_order):
             members = [node for node in walk.ops if keys[node] == key]
+            text = f"{_cluster_label(key)}\n{len(members)} ops"
             attributes = dict(STYLE["step"])
             state = [node for node in members if node.tag == "h" and node in norms]
             if state:  # a step is as warm as the gradient reaching its hidden state
-                attributes = coloured(state[-1], attributes)
-            text = f"{_cluster_label(key)}\n{len(members)} ops" + (
-                f"\n|dL/dh| {norms[state[-1]]:.1e}" if state else "")
+                text += "\n" + _gradient_text(norms[state[-1]], of="h")
+                attributes.update(coloured(state[-1], "step"))
             dot.node(f"step{index}", graphviz.escape(text), **attributes)
     for prefix, index in prefix_index.items():
         hidden = len(by_prefix[prefix]) - len([k for k in kept if k[:-1] == prefix])
@@ -309,7 +327,7 @@ def to_dot(*outputs: Tensor, params: Any = None, show: Iterable[str] = ("shape",
     for a, b, crosses in _fewer_fan_edges(pairs) if collapse == "timestep" else pairs:
         dot.edge(a, b, **(RECURRENT_EDGE if crosses is True else crosses or {}))
     if norms:
-        _legend(dot, norms)
+        _legend(dot, log_range)
     return dot
 
 
@@ -343,20 +361,50 @@ def _norm(array: Any) -> float:
     return math.sqrt(float((array.astype("float64") ** 2).sum()))
 
 
-def _fraction(norms: dict, key: Any) -> float:
-    logs = [math.log10(v) for v in norms.values() if v > 0]
-    low, high = min(logs), max(logs)
-    return 0.5 if high == low else (math.log10(norms[key]) - low) / (high - low)
+def _number_text(value: float) -> str:
+    """A gradient norm for a label: ``7.9e-03`` (two significant digits), or ``0``."""
+    return "0" if value == 0 else f"{value:.1e}"
 
 
-def _legend(dot: graphviz.Digraph, norms: dict) -> None:
-    logs = [math.log10(v) for v in norms.values() if v > 0]
-    low, high = min(logs), max(logs)
+def _gradient_text(norm: float, of: str | None = None) -> str:
+    """The label line of a gradient norm: ``grad norm = 7.9e-03``, or ``grad norm of h = ...``
+    for a node that stands for a value it does not hold itself (a collapsed step)."""
+    subject = f"grad norm of {of}" if of else "grad norm"
+    return f"{subject} = {_number_text(norm)}"
+
+
+def _zero_gradient_look(style: str) -> dict:
+    """The attributes of a node whose gradient is exactly zero, for a node drawn with ``style``."""
+    return {**ZERO_GRADIENT, "style": style + ",dashed"}
+
+
+def _log_range(norms: Iterable[float]) -> tuple[float, float] | None:
+    """(smallest, largest) log10 of the non-zero norms: the two ends of the colour scale.
+    None when no norm is above zero (then there is no scale, only the zero look)."""
+    logs = [math.log10(v) for v in norms if v > 0]
+    return (min(logs), max(logs)) if logs else None
+
+
+def _fraction(norm: float, log_range: tuple[float, float]) -> float:
+    """Where a non-zero ``norm`` sits on the colour scale: 0 at the smallest norm, 1 at the largest."""
+    low, high = log_range
+    return 0.5 if high == low else (math.log10(norm) - low) / (high - low)
+
+
+def _legend(dot: graphviz.Digraph, log_range: tuple[float, float] | None) -> None:
+    """The colour key, top to bottom: the zero-gradient look, then LEGEND_STOPS colours
+    labelled with the norms they stand for, smallest first (none when every norm is zero)."""
+    entries = [("legend_zero", "0 (no gradient)", _zero_gradient_look("filled"))]
+    if log_range is not None:
+        low, high = log_range
+        for k in range(LEGEND_STOPS):
+            fraction = k / (LEGEND_STOPS - 1)
+            entries.append((f"legend{k}", _number_text(10 ** (low + (high - low) * fraction)),
+                            {"style": "filled", "fillcolor": _heat_colour(fraction)}))
     with dot.subgraph(name="cluster_legend") as legend:
-        legend.attr(label="log10 |gradient|", style="rounded", color="#888888", fontname="Helvetica")
-        for k in range(5):
-            value = low + (high - low) * k / 4
-            legend.node(f"legend{k}", f"1e{value:.1f}", shape="box", style="filled",
-                        fillcolor=_heat_colour(k / 4))
-        for k in range(4):
-            legend.edge(f"legend{k}", f"legend{k + 1}", style="invis")
+        legend.attr(label="grad norm (log colour scale)", style="rounded", color="#888888",
+                    fontname="Helvetica")
+        for name, label, attributes in entries:
+            legend.node(name, label, shape="box", **attributes)
+        for (above, _, _), (below, _, _) in zip(entries, entries[1:]):
+            legend.edge(above, below, style="invis")
