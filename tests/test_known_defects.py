@@ -37,6 +37,17 @@ def test_a_0d_intermediate_used_three_or_more_times_gets_every_gradient(program,
     np.testing.assert_allclose(grad_of(x), expected)
 
 
+def test_a_0d_gradient_handed_from_node_to_node_stays_an_array():
+    # found by the random programs: clip's backward gave CopySlices a NumPy scalar, whose
+    # reshape(-1) is a copy, so zeroing the overwritten region through it did nothing
+    x = leaf(0.07501)
+    square = x * x
+    square.unsqueeze(0).fill_(0.25)  # overwrites square through a view: no dependence on x
+    square.clamp_(-0.5, 0.5)
+    square.backward()
+    assert x.grad.item() == 0.0
+
+
 def test_micrographs_first_test_expression_gives_46():
     a = tg.tensor(-4.0, dtype="float64", requires_grad=True)
     z = 2 * a + 2 + a

@@ -124,7 +124,7 @@ class Function:
         if cls.returns_view:  # outputs that share the input's memory are views of it
             for index, out in enumerate(outputs):
                 if shares_memory(out.data, inputs[0].data):
-                    out._become_view_of(inputs[0], (cls, params, index if len(outputs) > 1 else None))
+                    out._become_view_of(inputs[0], (cls, params, index if type(result) is tuple else None))
         if record:
             # remember the versions of the tensors whose arrays were saved, to catch in-place edits
             saved = {id(array) for array in fn.saved or () if array is not None}
@@ -315,9 +315,15 @@ def _walk_backward(root: Tensor, grad: Any, retain_graph: bool, accumulate: bool
                     _accumulate_into(tensor, slots[index], stored)
         grads = node.backward(*slots)
         grads = list(grads) if type(grads) is tuple else [grads]
-        for k, edge in enumerate(node.parents):  # a leaf takes its gradient as an array now
-            if edge is not None and type(grads[k]) is DeferredProducts and not isinstance(edge[0], Function):
-                grads[k] = grads[k].value(node.xp)
+        ndarray = node.xp.ndarray
+        for k, edge in enumerate(node.parents):
+            g = grads[k]
+            if g is None or isinstance(g, ndarray):
+                continue
+            if type(g) is not DeferredProducts:  # NumPy gives 0-d results as scalars: hand on arrays
+                grads[k] = node.xp.asarray(g)
+            elif edge is not None and not isinstance(edge[0], Function):  # a leaf takes an array now
+                grads[k] = g.value(node.xp)
         if grad_mode._mode.anomaly:
             _check_finite(node, "backward", grads, [g for g in slots if g is not None])
         for observer in observers:

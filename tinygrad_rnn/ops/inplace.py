@@ -128,15 +128,21 @@ def replay_view(base: Any, steps: tuple, backend: Any = None) -> Any:
 
 def sync_view(view: Tensor) -> None:
     """If the base changed since ``view`` took its history, take it again: a view of a tensor
-    changed in place must see the change in backward too (PyTorch regenerates it the same way)."""
+    changed in place must see the change in backward too (PyTorch regenerates it the same way).
+    One of several views (from split/unbind) cannot be regenerated: using it then is an error."""
     info, base = view._view, view._base
-    if info.version == view._version[0]:
+    if info.version == view._version[0] or info.restriction == NO_GRAD_VIEW or not base._requires_grad:
+        return
+    if info.restriction is not None:
+        if grad_mode.is_grad_enabled():
+            raise RuntimeError(f"this tensor is {info.restriction}, and its base was changed in place "
+                               "after the views were made, so it cannot be used while recording (PyTorch "
+                               "refuses it too); make the views again after the change, or clone() them first")
         return
     info.version = view._version[0]
-    if info.restriction != NO_GRAD_VIEW and base._requires_grad:
-        with grad_mode.enable_grad():
-            fresh = replay_view(base, info.steps)
-        view._grad_fn, view._out_index, view._requires_grad = fresh._grad_fn, fresh._out_index, True
+    with grad_mode.enable_grad():
+        fresh = replay_view(base, info.steps)
+    view._grad_fn, view._out_index, view._requires_grad = fresh._grad_fn, fresh._out_index, True
 
 
 # ---- changing a tensor in place ------------------------------------------------------------
