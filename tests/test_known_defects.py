@@ -362,3 +362,27 @@ def test_shape_ops_to_the_same_shape_return_a_new_view(same_shape):
     with tg.no_grad():
         x.mul_(3)
     assert y.numpy()[0, 0] == 3.0  # a view: it shares x's memory
+
+
+# ---- the graph after backward (PyTorch's semantics) -------------------------------------------------
+def test_a_second_backward_through_a_graph_that_saved_nothing_runs_again():
+    x = leaf([1.0, 2.0])
+    y = (x + 1).sum()
+    y.backward()
+    y.backward()  # nothing was saved, so nothing was freed
+    np.testing.assert_array_equal(grad_of(x), [2.0, 2.0])
+
+
+def test_a_second_backward_through_freed_saved_values_still_says_retain_graph():
+    x = leaf([1.0, 2.0])
+    y = (x * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="retain_graph=True"):
+        y.backward()
+
+
+def test_the_graph_stays_walkable_after_backward():
+    x = leaf([1.0, 2.0])
+    y = (x.tanh() * 2).sum()
+    y.backward()
+    assert [node.name for node in tg.autograd.backward_order(y.grad_fn)] == ["sum", "mul", "tanh"]
