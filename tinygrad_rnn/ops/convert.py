@@ -84,15 +84,36 @@ def operands(*values: Any, dtype: Any = None) -> list[Tensor]:
     tensor used with float32 tensors still receives its gradient.
     """
     like = next(v for v in values if isinstance(v, Tensor))
-    values = tuple(v if scalar_dtype(v) is not None else as_tensor(v, like) for v in values)
     if dtype is None:
-        dtype = result_type(*values)
+        dtype = _unpromoted_dtype(values)
+        if dtype is None:
+            values = tuple(v if scalar_dtype(v) is not None else as_tensor(v, like) for v in values)
+            dtype = result_type(*values)
     converted = []
     for value in values:
         if not isinstance(value, Tensor):  # a scalar: straight to the result's dtype
             value = Tensor._wrap(like.backend.asarray(value, dtype=dtype), like.backend)
         converted.append(cast(value, dtype))
     return converted
+
+
+def _unpromoted_dtype(values: tuple) -> Any:
+    """The common case, decided quickly: tensors of one dtype, and Python numbers whose kind
+    that dtype already holds (``x32 * 0.5``). None when promotion rules are needed."""
+    dtype = None
+    for value in values:
+        if isinstance(value, Tensor):
+            if dtype is None:
+                dtype = value.data.dtype
+            elif value.data.dtype != dtype:
+                return None
+    if dtype is None:
+        return None
+    holds = {float: dtype.kind in "fc", int: dtype.kind in "iufc", bool: True}
+    for value in values:
+        if not isinstance(value, Tensor) and not holds.get(type(value), False):
+            return None
+    return dtype
 
 
 def floating(x: Tensor) -> Tensor:
