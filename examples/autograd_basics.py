@@ -56,13 +56,13 @@ def print_tape(loss: tg.Tensor) -> list[str]:
 
     For each node: the op, the shape of what it produced, the shapes of the arrays it
     saved for its backward (``node.saved``), and where its inputs came from.
-    Must run before ``loss.backward()``, which frees ``saved`` and the parent edges.
+    Must run before ``loss.backward()``, which frees ``saved`` (the edges stay).
     """
     order = backward_order(loss.grad_fn)
     print(f"  {'#':>2}  {'op':<8} {'output shape':<13} {'shapes saved':<22} inputs from")
     for k, node in enumerate(order, start=1):
-        shapes = ", ".join(str(tuple(s)) for s in node.output_shapes)
-        saved = node.saved or ()  # None when the op's backward needs no values (add, sum)
+        shapes = ", ".join(str(tuple(s)) for s in viz.info(node).shapes)
+        saved = [a for a in node.saved if a is not None]  # () when its backward needs no values (add, sum)
         saved_text = ", ".join(str(tuple(np.shape(a))) for a in saved) or "-"
         inputs = ", ".join(describe_edge(e) for e in node.parents)
         print(f"  {k:>2}  {node.name:<8} {shapes:<13} {saved_text:<22} {inputs}")

@@ -16,7 +16,7 @@ keep and show:
 1. train a small character-level model (Embedding -> LSTM -> Linear) on the bundled
    Shakespeare for a short while, so the gates have learnt something;
 2. re-run a held-out line through the trained layer *by hand*, one step at a time,
-   with ``tinygrad_rnn.nn.cells.lstm_gates`` and the layer's own weights
+   with the chapter's gate equations (as in ``tinygrad_rnn.nn.cells.lstm_step``) and the layer's own weights
    (``x_proj = x W_ih^T + b_ih + b_hh``, ``w_hh_t = W_hh^T``, PyTorch's names), under
    ``no_grad()``, keeping i_t, f_t and o_t;
 3. check the hand-run hidden states equal the layer's output (so what we plot is what
@@ -41,7 +41,6 @@ import tinygrad_rnn as tg
 from tinygrad_rnn import nn, optim
 from tinygrad_rnn.data import SequenceBatcher, Vocabulary, load_corpus
 from tinygrad_rnn.nn import functional as F
-from tinygrad_rnn.nn.cells import lstm_gates
 from tinygrad_rnn.nn.utils import clip_grad_norm_
 from common import example_parser, save_figure, start_run
 
@@ -91,7 +90,7 @@ def train(model: CharModel, batcher: SequenceBatcher, steps: int, lr: float, cli
 # ---------------------------------------------------------------------------------------
 @tg.no_grad()
 def run_with_gates(lstm: nn.LSTM, x: tg.Tensor) -> dict[str, np.ndarray]:
-    """Unroll layer 0 of ``lstm`` over x (T, 1, H_in) with ``lstm_gates``; keep every gate.
+    """Unroll layer 0 of ``lstm`` over x (T, 1, H_in) with the cell's equations; keep every gate.
 
     Returns arrays shaped (T, H): "input", "forget", "output" gates, "candidate",
     "c" (cell state) and "h" (hidden state).
@@ -104,7 +103,8 @@ def run_with_gates(lstm: nn.LSTM, x: tg.Tensor) -> dict[str, np.ndarray]:
     c = tg.zeros(1, H, dtype=x.dtype, device=x.device)       # C_{-1} = 0
     kept = {name: [] for name in (*GATES, "candidate", "c", "h")}
     for t in range(x.shape[0]):
-        i, f, g, o = lstm_gates(x_proj[t], h, w_hh_t)        # sigmoid, sigmoid, tanh, sigmoid
+        i, f, g, o = (x_proj[t] + h @ w_hh_t).chunk(4, axis=-1)  # W_* [h_{t-1}, x_t] + b_*, four gates
+        i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()  # i_t, f_t, C~_t, o_t
         c = f * c + i * g                                    # C_t = f_t * C_{t-1} + i_t * C~_t
         h = o * c.tanh()                                     # h_t = o_t * tanh(C_t)
         for name, value in zip(("input", "forget", "candidate", "output", "c", "h"), (i, f, g, o, c, h)):

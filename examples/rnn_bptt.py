@@ -86,7 +86,7 @@ def forward(params: dict, xs: list, ys: list, keep: list | None = None) -> tg.Te
     """Unroll the RNN over the sequence and return L = sum_t L_t.
 
     Each step runs inside ``viz.scope(t=t)`` so every op it records carries the label
-    ``t=N`` (the pictures cluster by it, and we read it back from ``node.scope``). If
+    ``t=N`` (the pictures cluster by it, and we read it back with ``viz.info(node).scope``). If
     ``keep`` is a list, the hidden states h_t are appended to it, with ``retain_grad()``
     so that backward leaves dL/dh_t in ``h_t.grad``.
     """
@@ -118,15 +118,15 @@ def encode(text: str, device: str) -> tuple[list[str], list, list, list[int]]:
 # ---------------------------------------------------------------------------------------
 def step_of(node) -> int | None:
     """The time step a node was recorded in (its ``t=N`` scope label), or None."""
-    labels = [label for label in node.scope if label.startswith("t=")]
+    labels = [label for label in viz.info(node).scope if label.startswith("t=")]
     return int(labels[-1][2:]) if labels else None
 
 
 def node_label(node) -> str:
     """``tanh<h>`` for a tagged node, ``permute(W)`` for an op applied directly to a named
     leaf, else the op's name."""
-    if node.tag:
-        return f"{node.name}<{node.tag}>"
+    if viz.info(node).name:
+        return f"{node.name}<{viz.info(node).name}>"
     leaves = [edge[0].name for edge in node.parents
               if edge is not None and isinstance(edge[0], tg.Tensor) and edge[0].name]
     return f"{node.name}({','.join(leaves)})" if leaves and step_of(node) is None else node.name
@@ -134,7 +134,7 @@ def node_label(node) -> str:
 
 def backward_visit_order(loss: tg.Tensor) -> list[tuple[str, int | None, str | None]]:
     """(label, time step, tag) of every node, in the order backward will visit them."""
-    return [(node_label(node), step_of(node), node.tag) for node in backward_order(loss.grad_fn)]
+    return [(node_label(node), step_of(node), viz.info(node).name) for node in backward_order(loss.grad_fn)]
 
 
 def print_visit_order(visits: list) -> None:

@@ -1,23 +1,29 @@
-"""The tape: ``Function`` (one recorded op) and the reverse-mode walk over it.
+"""The tape: ``Function`` records each op, and ``run_backward`` applies the chain rule to it.
 
-Every differentiable op is a ``Function`` subclass with a ``forward`` over backend
-arrays and, right beside it, a ``backward`` that turns the gradient of the output
-into gradients of the inputs. ``Function.apply`` runs the forward and, when any
-input requires grad, records a node: the output tensor's ``grad_fn``.
+Every op is a ``Function`` subclass with a ``forward`` over backend arrays and, right
+beside it, a ``backward`` that turns the gradients of its outputs into gradients of its
+inputs. ``Function.apply`` runs the forward and, when grad mode is on and an input
+requires grad, keeps the function object as a *node* of the graph: the output tensors'
+``grad_fn``. A node remembers its *parents* (where each input's gradient must go: the
+node that made the input, or the leaf tensor itself) and what forward saved for
+backward, never its input tensors, so a graph holds no more memory than backward needs.
 
-A node remembers its *parents* (edges to the nodes that made its inputs, or the
-leaf tensors themselves) and what it saved for backward, never its input tensors,
-so a graph holds no more memory than backward needs. ``backward`` orders the nodes
-depth-first with an explicit stack (no recursion: BPTT graphs have 10^5+ nodes), hands
-each node the sum of the gradients of its outputs, and frees what each node saved once
-it has been used. The graph's structure stays while its output lives (it can be drawn).
+``run_backward`` is reverse-mode differentiation in four steps: order the nodes so each
+comes before the nodes that made its inputs (``backward_order``); give each node the sum
+of the gradients of its outputs; apply its ``backward`` (the chain rule, one op at a
+time); send the results along its parents' edges. What a node saved is released once it
+has been used. With ``create_graph=True`` the same ``backward`` formulas run on tensors
+instead of arrays, so differentiating is itself recorded and can be differentiated again.
+
+Anything that only watches (the graph pictures) does so through ``Observer``; nothing in
+this file exists for speed.
 """
 from __future__ import annotations
 
 import contextlib
 import gc
 import re
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from . import grad_mode
 from .tensor import Tensor
@@ -28,7 +34,7 @@ class ShapeError(ValueError):
 
 
 class _Freed:
-    """Stands in for ``saved`` after backward has released a node's buffers."""
+    """Stands in for ``saved`` after backward has released a node's arrays."""
 
     def __repr__(self) -> str:
         return "<freed by backward; pass retain_graph=True to keep it>"
@@ -38,18 +44,19 @@ FREED = _Freed()
 
 
 def op_name(fn_class: type) -> str:
-    """``LogSoftmax`` -> ``log_softmax``: the name an op goes by in messages and graphs."""
+    """``LogSoftmax`` -> ``log_softmax``: the name an op goes by in messages and pictures."""
     return re.sub(r"(?<!^)(?=[A-Z])", "_", fn_class.__name__).lower()
 
 
 class Function:
     """One differentiable op and, once applied, the graph node it records.
 
-    Subclass it and write ``forward(self, *arrays, **params)`` returning an array
-    (or a tuple of arrays) and ``backward(self, *grads)`` returning one gradient per
-    input (``None`` for inputs that need none). ``self.xp`` is the array module of
-    the inputs' device; ``self.save_for_backward`` keeps what backward needs;
-    ``self.needs_input_grad[i]`` tells whether input ``i`` wants a gradient.
+    Subclass it and write ``forward(self, *arrays, **params)`` returning an array (or a
+    tuple of arrays) and ``backward(self, *grads)`` returning one gradient per input
+    (``None`` for inputs that need none). ``self.xp`` is the array module of the inputs'
+    device; ``self.save_for_backward`` keeps what backward needs (inputs or outputs of the
+    op, so a recorded backward can see their history); ``self.needs_input_grad[i]`` says
+    whether input ``i`` wants a gradient.
 
     >>> class Square(Function):
     ...     def forward(self, x):
@@ -61,13 +68,10 @@ class Function:
     >>> y = Square.apply(x)
     """
 
-    __slots__ = ("backend", "xp", "parents", "saved", "needs_input_grad", "num_outputs",
-                 "versions", "scope", "tag", "output_shapes", "output_dtype", "__weakref__", "__dict__")
+    __slots__ = ("backend", "xp", "parents", "saved", "saved_from", "versions", "needs_input_grad",
+                 "num_outputs", "__weakref__", "__dict__")
+    retained = None  # ((output index, weak reference), ...) of the outputs that called retain_grad()
 
-    returns_view = False  # True for ops whose outputs are views of their first input
-    retained = None  # ((output index, weakref to tensor), ...) for tensors that called retain_grad()
-
-    # ---- what subclasses write --------------------------------------------
     def forward(self, *arrays: Any, **params: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")  # abstract
 
@@ -78,60 +82,44 @@ class Function:
         """Keep ``arrays`` until backward has used them (read back as ``self.saved``)."""
         self.saved = arrays
 
-    # ---- recording -----------------------------------------------------------
     @classmethod
     def apply(cls, *inputs: Tensor, **params: Any) -> Any:
         """Run the op on tensors; record it when grad mode is on and an input requires grad."""
-        backend = inputs[0].backend
-        arrays, needs = [], []
+        node = cls()
+        node.backend = backend = inputs[0].backend
+        node.xp, node.saved = backend.xp, ()
         for t in inputs:
             if t.backend is not backend:
                 raise _device_mismatch(cls, inputs)
-            if t._base is not None:
-                t._sync_view()  # a view whose base was changed in place takes the base's new history
-            arrays.append(t.data)
-            needs.append(t._requires_grad)
-        fn = cls()
-        fn.backend = backend
-        fn.xp = backend.xp
-        fn.saved = None
-        fn.needs_input_grad = needs = tuple(needs)
-        try:
-            result = fn.forward(*arrays, **params)
-        except ShapeError:
-            raise
-        except (ValueError, IndexError) as error:
-            shapes = ", ".join(str(tuple(t.shape)) for t in inputs)
-            raise ShapeError(f"{op_name(cls)}: cannot apply to shapes {shapes}: {error}") from None
-        backend = fn.backend  # usually unchanged; a device transfer's forward sets its target
-        results = result if type(result) is tuple else (result,)
-        if not all(isinstance(r, backend.xp.ndarray) for r in results):
-            results = _as_arrays(fn, results)
-        if grad_mode._mode.anomaly:
-            fn.creation_stack = grad_mode.creation_site()
-            _check_finite(fn, "forward", results, arrays)
+        edges = tuple([t._edge() for t in inputs])
+        node.needs_input_grad = needs = tuple([edge is not None for edge in edges])
+        results, several = _run_forward(node, inputs, params)
         record = True in needs and grad_mode._mode.enabled
+        outputs = tuple([Tensor._wrap(r, node.backend, node if record else None, i) for i, r in enumerate(results)])
         if record:
-            # each edge says where an input's gradient goes: the node that made it, or the leaf itself
-            fn.parents = tuple([(t._grad_fn, t._out_index) if t._grad_fn is not None else
-                                ((t, 0) if t._requires_grad else None) for t in inputs])
-            fn.tag = None  # a name for the output value in pictures (see grad_mode.tag)
-            fn.scope = grad_mode._mode.scope  # labels for the graph pictures (see grad_mode.scope)
-            fn.num_outputs = len(results)
-            fn.output_shapes = tuple([r.shape for r in results])
-            fn.output_dtype = results[0].dtype
-        outputs = tuple([Tensor._wrap(r, backend, fn if record else None, i) for i, r in enumerate(results)])
-        if cls.returns_view:  # outputs that share the input's memory are views of it
-            for index, out in enumerate(outputs):
-                if shares_memory(out.data, inputs[0].data):
-                    out._become_view_of(inputs[0], (cls, params, index if type(result) is tuple else None))
-        if record:
-            # remember the versions of the tensors whose arrays were saved, to catch in-place edits
-            saved = {id(array) for array in fn.saved or () if array is not None}
-            fn.versions = tuple([(t._version, t._version[0]) for t in inputs + outputs if id(t.data) in saved])
-        return outputs if type(result) is tuple else outputs[0]
+            node.parents, node.num_outputs = edges, len(outputs)
+            node.saved_from, node.versions = _sources(node.saved, inputs, outputs)
+            for observer in _observers:
+                observer.recorded(node, outputs)
+        return outputs if several else outputs[0]
 
-    # ---- for people walking the graph by hand -----------------------------
+    def saved_tensors(self) -> tuple:
+        """What forward saved, as tensors that carry its history: a saved input is that input
+        (its node or leaf), a saved output is this node's output; anything else a constant."""
+        tensors = []
+        for array, source in zip(self.saved, self.saved_from):
+            if source is None or array is None:
+                tensors.append(array if array is None else Tensor._wrap(array, self.backend))
+            elif source < 0:
+                tensors.append(Tensor._wrap(array, self.backend, self, -1 - source))
+            else:
+                edge = self.parents[source]
+                if edge is not None and not isinstance(edge[0], Function):
+                    tensors.append(edge[0])  # a leaf: its gradient must reach it
+                else:
+                    tensors.append(Tensor._wrap(array, self.backend, *(edge or (None, 0))))
+        return tuple(tensors)
+
     @property
     def name(self) -> str:
         return op_name(type(self))
@@ -140,46 +128,331 @@ class Function:
         return f"<{type(self).__name__}>"
 
 
-def _as_arrays(fn: Function, results: tuple) -> tuple:
-    """NumPy returns 0-d results as scalars (immutable, no version to track): make them 0-d
-    arrays, also where forward saved the very same object for backward."""
-    arrays = tuple([fn.xp.asarray(r) for r in results])
-    if fn.saved:
-        swap = {id(r): a for r, a in zip(results, arrays)}
-        fn.saved = tuple([swap.get(id(s), s) for s in fn.saved])
-    return arrays
+# ---- the backward walk ---------------------------------------------------------------------
+def backward_order(*roots: Function) -> list[Function]:
+    """The nodes reachable from ``roots`` in the order backward visits them: each before the
+    nodes that made its inputs, so it hands on a complete gradient.
 
-
-class DeferredProducts:
-    """The gradient of a weight as a pending sum of products ``a_k^T @ g_k``.
-
-    A recurrent weight is used once per time step, so its gradient is a sum over steps of
-    small products h_{t-1}^T dL/dz_t. Collecting the factors and multiplying them out once,
-    as one (H, T*N) @ (T*N, G) product when the weight's gradient is finally needed, is the
-    same sum computed as one large, efficient matmul (what a hand-written BPTT does).
+    A depth-first walk with an explicit stack (no recursion: BPTT graphs reach 10^5 nodes)
+    appends a node once all its parents are done; reversed, that is the order we need.
     """
+    order, seen = [], set(roots)
+    for root in roots:
+        stack = [(root, iter(root.parents))]
+        while stack:
+            node, edges = stack[-1]
+            for edge in edges:
+                if edge is not None and isinstance(edge[0], Function) and edge[0] not in seen:
+                    seen.add(edge[0])
+                    stack.append((edge[0], iter(edge[0].parents)))
+                    break
+            else:  # every parent is in the order already
+                stack.pop()
+                order.append(node)
+    order.reverse()
+    return order
 
-    __slots__ = ("lefts", "rights")
 
-    def __init__(self, left: Any, right: Any) -> None:
-        self.lefts, self.rights = [left], [right]
+def run_backward(roots: Sequence[Tensor], grads: Sequence[Any], retain_graph: bool, create_graph: bool,
+                 inputs: Sequence[Tensor] | None = None) -> dict[int, Any]:
+    """Send ``grads`` (one per root, arrays, or tensors with ``create_graph``) back through the graph.
 
-    def add(self, other: "DeferredProducts") -> None:
-        self.lefts += other.lefts
-        self.rights += other.rights
+    Leaves that require grad get their gradient added to ``.grad``; given ``inputs``, only
+    their gradients are collected and returned (``{id(tensor): gradient}``) and no ``.grad``
+    changes, as in ``grad()``. Unless ``retain_graph``, what each node saved is freed once used.
+    """
+    observers = tuple(_observers)
+    for observer in observers:
+        observer.begin(roots)
+    try:
+        with cycle_collector_paused():
+            return _walk(roots, grads, retain_graph, create_graph, inputs, observers)
+    finally:
+        for observer in observers:
+            observer.end()
 
-    def value(self, xp: Any) -> Any:
-        if len(self.lefts) == 1:
-            return self.lefts[0].T @ self.rights[0]
-        return xp.concatenate(self.lefts).T @ xp.concatenate(self.rights)
+
+def _walk(roots: Sequence[Tensor], grads: Sequence[Any], retain_graph: bool, create_graph: bool,
+          inputs: Sequence[Tensor] | None, observers: tuple) -> dict[int, Any]:
+    wanted = None if inputs is None else {id(t): t for t in inputs}
+    pending: dict[Function, list] = {}  # node -> the summed gradient of each of its outputs
+    found: dict[int, Any] = {}  # id(wanted input) -> its gradient
+    for root, grad in zip(roots, grads):
+        _send(root._edge(), grad, pending, wanted, found, create_graph)
+    for node in backward_order(*[r.grad_fn for r in roots if r.grad_fn is not None]):
+        output_grads = pending.pop(node, None)
+        if output_grads is None:  # no gradient reached it
+            continue
+        _check_usable(node)
+        if wanted is None:
+            _keep_retained(node, output_grads, create_graph)
+        else:  # grad() of a tensor computed in the graph: its gradient is the sum arriving here
+            for tensor in wanted.values():
+                if tensor.grad_fn is node:
+                    _add(found, id(tensor), output_grads[tensor._out_index], node.backend)
+        input_grads = _differentiate(node, output_grads, create_graph)  # the chain rule
+        for observer in observers:
+            observer.visit(node, output_grads, input_grads)
+        for edge, grad in zip(node.parents, input_grads):
+            if edge is not None and grad is not None:
+                _send(edge, grad, pending, wanted, found, create_graph)
+        if node.saved and not retain_graph:
+            node.saved = FREED
+    return found
 
 
-def _check_finite(node: Function, phase: str, results: tuple, inputs: list) -> None:
+def _send(edge: tuple | None, grad: Any, pending: dict, wanted: dict | None, found: dict,
+          create_graph: bool) -> None:
+    """Hand ``grad`` to where ``edge`` points: a node's pending sum, or a leaf."""
+    if edge is None:
+        return
+    target, index = edge
+    if isinstance(target, Function):
+        slots = pending.get(target)
+        if slots is None:
+            slots = pending[target] = [None] * target.num_outputs
+        slots[index] = _sum(slots[index], grad, target.backend)
+    elif wanted is None:
+        accumulate_grad(target, grad, create_graph)
+    elif id(target) in wanted:
+        _add(found, id(target), grad, target.backend)
+
+
+def _sum(total: Any, grad: Any, backend: Any) -> Any:
+    """total + grad as a new value (a gradient may be shared: never change one in place)."""
+    return grad if total is None else _arrays_only(total + grad, backend)
+
+
+def _add(found: dict, key: int, grad: Any, backend: Any) -> None:
+    found[key] = _sum(found.get(key), grad, backend)
+
+
+def _arrays_only(value: Any, backend: Any) -> Any:
+    """NumPy gives 0-d results as immutable scalars: turn them back into arrays."""
+    return value if value is None or isinstance(value, Tensor) else backend.array_of(value)
+
+
+def _differentiate(node: Function, output_grads: list, create_graph: bool) -> tuple:
+    """The node's own backward: its one formula, on arrays, or with ``create_graph`` on
+    tensors (``self.saved`` and ``self.xp`` then hold tensors and the library's ops), so
+    the gradient computation is itself recorded."""
+    if create_graph:
+        from .ops import tensor_math  # the ops import this module: imported on first use
+
+        arrays, xp = node.saved, node.xp
+        node.saved, node.xp = node.saved_tensors(), tensor_math
+        try:
+            with grad_mode.enable_grad():
+                grads = node.backward(*[_as_tensor(g, node) for g in output_grads])
+        finally:
+            node.saved, node.xp = arrays, xp
+    else:
+        grads = node.backward(*output_grads)
+    ndarray = node.xp.ndarray
+    grads = tuple([g if g is None or isinstance(g, (ndarray, Tensor)) else node.backend.array_of(g)
+                   for g in (grads if type(grads) is tuple else (grads,))])  # NumPy's 0-d scalars: arrays
+    if grad_mode.is_anomaly_enabled():
+        _check_finite(node, "backward", grads, [g for g in output_grads if g is not None])
+    return grads
+
+
+def accumulate_grad(leaf: Tensor, grad: Any, create_graph: bool) -> None:
+    """Add ``grad`` to ``leaf.grad``: its own array (so changing one ``.grad`` in place never
+    reaches another), or with ``create_graph`` a tensor with history, to differentiate again."""
+    if tuple(grad.shape) != leaf.shape:
+        raise RuntimeError(f"backward produced a gradient of shape {tuple(grad.shape)} for a tensor of "
+                           f"shape {leaf.shape}; a custom op's backward must return one gradient per "
+                           "input, shaped like that input")
+    if grad.dtype != leaf.dtype:
+        grad = grad.astype(leaf.dtype)
+    if create_graph:
+        leaf.grad = grad if leaf.grad is None else leaf.grad + grad
+    elif leaf.grad is None:
+        leaf.grad = Tensor._wrap(leaf.backend.xp.array(grad, copy=True), leaf.backend)
+    elif leaf.grad.grad_fn is not None:  # left by a backward with create_graph: start a plain one
+        leaf.grad = Tensor._wrap(_arrays_only(leaf.grad.data + grad, leaf.backend), leaf.backend)
+    else:
+        leaf.grad.data = _arrays_only(leaf.grad.data + grad, leaf.backend)
+
+
+def _keep_retained(node: Function, output_grads: list, create_graph: bool) -> None:
+    """The outputs of ``node`` that called retain_grad() keep their gradient in ``.grad``."""
+    for index, ref in node.retained or ():
+        tensor = ref()
+        if tensor is not None and output_grads[index] is not None:
+            accumulate_grad(tensor, output_grads[index], create_graph)
+
+
+def _check_usable(node: Function) -> None:
+    if node.saved is FREED:
+        raise RuntimeError(f"{node.name}: trying to backward through the graph a second time, but its "
+                           "saved values were freed by the first backward; pass retain_graph=True to "
+                           "the first backward() if you need to backward twice")
+    for cell, version in node.versions:
+        if cell[0] != version:
+            raise RuntimeError(f"{node.name}: a tensor saved for backward was modified in place after it "
+                               f"was saved (version {version}, now {cell[0]}); use an out-of-place op "
+                               "(a = a + b instead of a.add_(b)) or clone() it before modifying")
+
+
+# ---- grad(): gradients of chosen tensors, PyTorch's torch.autograd.grad -------------------------
+def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
+         grad_outputs: Any = None, retain_graph: bool | None = None, create_graph: bool = False,
+         allow_unused: bool = False) -> tuple:
+    """The gradients of ``outputs`` with respect to each of ``inputs``, as a tuple.
+
+    ``grad_outputs`` weights each output (needed for outputs with more than one element);
+    nothing is added to any ``.grad``. With ``create_graph`` the gradients carry a graph of
+    their own, so they can be differentiated again (second derivatives, gradient
+    penalties, Hessian-vector products). ``retain_graph`` defaults to ``create_graph``.
+    An input the outputs do not depend on raises, unless ``allow_unused`` (then None).
+    """
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    for t in inputs:
+        if not t.requires_grad:
+            raise RuntimeError("grad: one of the inputs does not require grad; create it with "
+                               "requires_grad=True")
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(outputs)
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad: {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    grads = initial_grads("grad", outputs, list(grad_outputs), create_graph)
+    retain_graph = create_graph if retain_graph is None else retain_graph
+    found = run_backward(outputs, grads, retain_graph, create_graph, inputs)
+    result = []
+    for t in inputs:
+        g = found.get(id(t))
+        if g is None and not allow_unused:
+            raise RuntimeError("grad: one of the inputs was not used to compute the outputs; pass "
+                               "allow_unused=True to get None for it")
+        result.append(g if g is None or isinstance(g, Tensor) else Tensor._wrap(g, t.backend))
+    return tuple(result)
+
+
+def initial_grads(op: str, outputs: list, grad_outputs: list, create_graph: bool) -> list:
+    """The gradient each output starts with: its entry of ``grad_outputs`` (a tensor, array
+    or list), or 1 for a one-element output whose entry is None."""
+    grads = []
+    for out, g in zip(outputs, grad_outputs):
+        if not out.requires_grad:
+            raise RuntimeError(f"{op}: a tensor that does not require grad has no graph to go back "
+                               "through; create the leaves with requires_grad=True (and not under no_grad())")
+        if g is None:
+            if out.data.size != 1:
+                raise RuntimeError(f"{op}: grad can be implicitly created only for tensors with one "
+                                   f"element, but this one has shape {out.shape}; pass a gradient of the "
+                                   "same shape, or reduce first (loss.sum(), loss.mean())")
+            g = out.backend.xp.ones_like(out.data)
+        elif isinstance(g, Tensor):
+            g = g if create_graph else g.data
+        else:
+            g = out.backend.asarray(g, out.dtype)
+        if tuple(g.shape) != out.shape:
+            raise ValueError(f"{op}: the gradient has shape {tuple(g.shape)} but the tensor has shape "
+                             f"{out.shape}")
+        grads.append(_as_tensor(g, out) if create_graph else g)
+    return grads
+
+
+# ---- observers, anomaly mode, small helpers ---------------------------------------------------------
+class Observer:
+    """Something that watches the tape (the graph pictures do): subclass it and register an
+    instance with ``add_observer``. ``recorded(node, outputs)`` is called when an op is
+    recorded; during a backward pass ``begin(roots)``, then ``visit(node, output_grads,
+    input_grads)`` for each node in the order backward runs them, then ``end()``."""
+
+    def recorded(self, node: Function, outputs: tuple) -> None:
+        """``node`` was just recorded, making ``outputs``."""
+
+    def begin(self, roots: Sequence[Tensor]) -> None:
+        """A backward pass starts from ``roots``."""
+
+    def visit(self, node: Function, output_grads: list, input_grads: tuple) -> None:
+        """``node`` applied the chain rule: gradients in (per output), gradients out (per input)."""
+
+    def end(self) -> None:
+        """The backward pass is over (also after an error)."""
+
+
+_observers: list[Observer] = []
+
+
+def add_observer(observer: Observer) -> None:
+    _observers.append(observer)
+
+
+def remove_observer(observer: Observer) -> None:
+    _observers.remove(observer)
+
+
+@contextlib.contextmanager
+def cycle_collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while a graph is walked: graphs hold no reference
+    cycles (reference counting frees them), so the collector would only rescan the many
+    nodes of an unrolled graph over and over. The engine's one process-wide switch."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _run_forward(node: Function, inputs: tuple, params: dict) -> tuple[tuple, bool]:
+    """Run ``node.forward``: shape errors name the op; results come back as a tuple of arrays."""
+    arrays = [t.data for t in inputs]
+    try:
+        result = node.forward(*arrays, **params)
+    except ShapeError:
+        raise
+    except (ValueError, IndexError) as error:
+        shapes = ", ".join(str(t.shape) for t in inputs)
+        raise ShapeError(f"{node.name}: cannot apply to shapes {shapes}: {error}") from None
+    several = type(result) is tuple
+    results = result if several else (result,)
+    ndarray = node.xp.ndarray
+    for r in results:
+        if not isinstance(r, ndarray):  # NumPy gives 0-d results as scalars: make them arrays,
+            arrays_of = {id(r): node.backend.array_of(r) for r in results}  # also where saved
+            results = tuple([arrays_of[id(r)] for r in results])
+            node.saved = tuple([arrays_of.get(id(s), s) for s in node.saved])
+            break
+    if grad_mode._mode.anomaly:
+        node.creation_stack = grad_mode.creation_site()
+        _check_finite(node, "forward", results, arrays)
+    return results, several
+
+
+def _sources(saved: tuple, inputs: tuple, outputs: tuple) -> tuple[tuple, tuple]:
+    """Which input (i) or output (-1 - j) each saved array is (None: a value forward made), and
+    the versions of those tensors then, to catch in-place changes made before backward."""
+    if not saved:
+        return (), ()
+    sources, versions = [], []
+    for array in saved:
+        source = tensor = None
+        for k, t in enumerate(inputs + outputs):
+            if t.data is array and array is not None:
+                source, tensor = (k if k < len(inputs) else len(inputs) - 1 - k), t
+                break
+        sources.append(source)
+        if tensor is not None:
+            versions.append((tensor._version, tensor._version[0]))
+    return tuple(sources), tuple(versions)
+
+
+def _as_tensor(grad: Any, like: Any) -> Any:
+    return grad if grad is None or isinstance(grad, Tensor) else Tensor._wrap(grad, like.backend)
+
+
+def _check_finite(node: Function, phase: str, results: Sequence, inputs: Sequence) -> None:
     """Anomaly mode: raise if ``results`` hold NaN/Inf although every input was finite."""
-    xp = node.xp
-    results = [r.value(xp) if type(r) is DeferredProducts else r for r in results]
-    finite = lambda a: a is None or a.dtype.kind not in "fc" or bool(xp.isfinite(a).all())  # noqa: E731
-    if all(finite(r) for r in results) or not all(finite(a) for a in inputs):
+    xp = node.backend.xp
+    arrays = lambda values: [v.data if isinstance(v, Tensor) else v for v in values if v is not None]  # noqa: E731
+    finite = lambda a: a.dtype.kind not in "fc" or bool(xp.isfinite(a).all())  # noqa: E731
+    if all(finite(r) for r in arrays(results)) or not all(finite(a) for a in arrays(inputs)):
         return
     where = "".join(getattr(node, "creation_stack", None) or ["  (created outside anomaly mode)\n"])
     raise RuntimeError(f"{node.name}: {phase} produced NaN or Inf from finite inputs. The op was "
@@ -197,196 +470,3 @@ def check_same_device(op: str, *tensors: Tensor) -> None:
     """For ops that take non-differentiable tensors (targets, ids, indices) beside their inputs."""
     if any(t.backend is not tensors[0].backend for t in tensors):
         raise _device_mismatch(op, tensors)
-
-
-def shares_memory(view: Any, source: Any) -> bool:
-    """Whether array ``view`` looks into ``source``'s memory (NumPy and CuPy chain ``.base``)."""
-    return getattr(view, "base", None) is not None and _owner(view) is _owner(source)
-
-
-def _owner(array: Any) -> Any:
-    while getattr(array, "base", None) is not None:
-        array = array.base
-    return array
-
-
-def backward_order(root: Function) -> list[Function]:
-    """The nodes reachable from ``root`` in the order ``backward`` visits them: each node
-    before the nodes that made its inputs, so it hands on a complete gradient.
-
-    A depth-first walk with an explicit stack (no recursion: BPTT graphs reach 10^5 nodes)
-    appends a node once all its parents are done; reversed, that is the order we need.
-    """
-    order, seen = [], {root}
-    stack = [(root, iter(root.parents))]
-    while stack:
-        node, edges = stack[-1]
-        for edge in edges:
-            if edge is not None and isinstance(edge[0], Function) and edge[0] not in seen:
-                seen.add(edge[0])
-                stack.append((edge[0], iter(edge[0].parents)))
-                break
-        else:  # every parent is in the order already
-            stack.pop()
-            order.append(node)
-    order.reverse()
-    return order
-
-
-class BackwardObserver:
-    """Something that watches backward passes (the graph pictures do): subclass it and
-    register an instance with ``add_backward_observer``.
-
-    ``begin(root)`` is called when a backward pass starts from tensor ``root``; then
-    ``visit(node, output_grads, input_grads)`` for each node in the order backward runs
-    them, with the summed gradients of its outputs and the gradients it hands to its
-    parents (``None`` where none flows); ``end()`` when the pass is over (also after an error).
-    """
-
-    def begin(self, root: Tensor) -> None:
-        """A backward pass starts at ``root``."""
-
-    def visit(self, node: Function, output_grads: tuple, input_grads: tuple) -> None:
-        """``node`` ran its backward."""
-
-    def end(self) -> None:
-        """The backward pass is over."""
-
-
-_observers: list[BackwardObserver] = []
-
-
-def add_backward_observer(observer: BackwardObserver) -> None:
-    """Have ``observer`` see every later backward pass (see ``BackwardObserver``)."""
-    _observers.append(observer)
-
-
-def remove_backward_observer(observer: BackwardObserver) -> None:
-    _observers.remove(observer)
-
-
-def run_backward(root: Tensor, grad: Any, retain_graph: bool, accumulate: bool = True) -> None:
-    """Propagate ``grad`` (an array shaped like ``root``) from ``root`` to every leaf.
-
-    Leaves that require grad get it added to their ``.grad`` (not with ``accumulate=False``:
-    then only the observers see the gradients). Unless ``retain_graph``, each node's saved
-    values are freed once used; the graph's structure stays, so it can still be drawn.
-    """
-    observers = tuple(_observers)
-    for observer in observers:
-        observer.begin(root)
-    stored = {id(grad)}  # ids of arrays the caller or an earlier .grad owns: copy before storing
-    try:
-        if root.grad_fn is None:  # a leaf: its gradient is just grad
-            if accumulate:
-                _accumulate_into(root, grad, stored)
-            return
-        with cycle_collector_paused():
-            _walk_backward(root, grad, retain_graph, accumulate, observers, stored)
-    finally:
-        for observer in observers:
-            observer.end()
-
-
-def _walk_backward(root: Tensor, grad: Any, retain_graph: bool, accumulate: bool, observers: tuple,
-                   stored: set) -> None:
-    pending: dict[Function, list] = {}  # node -> the gradients of its outputs summed so far
-    _add_to_slot(pending, root.grad_fn, root._out_index, grad)
-    for node in backward_order(root.grad_fn):
-        slots = pending.pop(node, None)
-        if slots is None:  # no gradient reached it (every consumer's gradient was None)
-            continue
-        slots = [g.value(node.xp) if type(g) is DeferredProducts else g for g in slots]
-        if node.saved is FREED:
-            raise RuntimeError(
-                f"{node.name}: trying to backward through the graph a second time, but its saved "
-                "values were freed by the first backward; pass retain_graph=True to the first "
-                "backward() if you need to backward twice")
-        for cell, version in node.versions:
-            if cell[0] != version:
-                raise RuntimeError(
-                    f"{node.name}: a tensor saved for backward was modified in place after it was "
-                    f"saved (version {version}, now {cell[0]}); use an out-of-place op "
-                    "(a = a + b instead of a.add_(b)) or clone() it before modifying")
-        if accumulate and node.retained is not None:
-            for index, ref in node.retained:
-                tensor = ref()
-                if tensor is not None and slots[index] is not None:
-                    _accumulate_into(tensor, slots[index], stored)
-        grads = node.backward(*slots)
-        grads = list(grads) if type(grads) is tuple else [grads]
-        ndarray = node.xp.ndarray
-        for k, edge in enumerate(node.parents):
-            g = grads[k]
-            if g is None or isinstance(g, ndarray):
-                continue
-            if type(g) is not DeferredProducts:  # NumPy gives 0-d results as scalars: hand on arrays
-                grads[k] = node.xp.asarray(g)
-            elif edge is not None and not isinstance(edge[0], Function):  # a leaf takes an array now
-                grads[k] = g.value(node.xp)
-        if grad_mode._mode.anomaly:
-            _check_finite(node, "backward", grads, [g for g in slots if g is not None])
-        for observer in observers:
-            observer.visit(node, tuple(slots), tuple(grads))
-        for edge, g in zip(node.parents, grads):
-            if edge is None or g is None:
-                continue
-            target, index = edge
-            if isinstance(target, Function):
-                _add_to_slot(pending, target, index, g)
-            elif accumulate:
-                _accumulate_into(target, g, stored)
-        if node.saved and not retain_graph:
-            node.saved = FREED
-
-
-@contextlib.contextmanager
-def cycle_collector_paused() -> Iterator[None]:
-    """Pause Python's cycle collector while a big graph is built or walked.
-
-    Graphs hold no reference cycles (reference counting frees them), so the collector
-    has nothing to find in them; left on, it would scan the growing graph over and over,
-    which costs up to half the time of an unrolled loop. Restored on exit.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _add_to_slot(pending: dict, node: Function, index: int, g: Any) -> None:
-    """Add ``g`` to the gradient waiting for output ``index`` of ``node`` (a new array: a
-    gradient may be shared with another edge, so it is never changed in place). Deferred
-    products (see ``DeferredProducts``) are only collected."""
-    slots = pending.get(node)
-    if slots is None:
-        slots = pending[node] = [None] * node.num_outputs
-    current = slots[index]
-    if current is None:
-        slots[index] = g
-    elif type(current) is DeferredProducts and type(g) is DeferredProducts:
-        current.add(g)
-    else:
-        xp = node.xp
-        current, g = (v.value(xp) if type(v) is DeferredProducts else v for v in (current, g))
-        slots[index] = xp.asarray(current + g)  # NumPy gives a scalar for 0-d sums: keep an array
-
-
-def _accumulate_into(tensor: Tensor, g: Any, stored: set[int]) -> None:
-    """Add ``g`` to ``tensor.grad``, casting to its dtype and never aliasing another .grad."""
-    if g.shape != tensor.data.shape:
-        raise RuntimeError(f"backward produced a gradient of shape {tuple(g.shape)} for a tensor "
-                           f"of shape {tuple(tensor.data.shape)}; a custom op's backward must "
-                           "return one gradient per input, shaped like that input")
-    if g.dtype != tensor.data.dtype:
-        g = g.astype(tensor.data.dtype)
-    if tensor.grad is None:
-        if getattr(g, "base", None) is not None or id(g) in stored:  # a view or shared array: own a copy
-            g = g.copy()
-        stored.add(id(g))
-        tensor.grad = Tensor._wrap(g, tensor.backend)
-    else:  # NumPy gives a scalar for 0-d sums: keep an array, which optimizers change in place
-        tensor.grad.data = tensor.backend.xp.asarray(tensor.grad.data + g)

@@ -16,7 +16,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 class _GradMode(threading.local):
     enabled = True  # class attributes: the defaults every new thread starts with
-    scope: tuple = ()  # labels of the enclosing ``scope`` blocks, recorded on every node
     anomaly = False  # check every forward and backward for NaN/Inf (see detect_anomaly)
 
 
@@ -78,39 +77,6 @@ class enable_grad(_ModeContext):
     """Record again inside a ``no_grad`` block."""
 
     flag, value = "enabled", True
-
-
-class scope:
-    """Label every op recorded inside the block, for the graph pictures.
-
-    ``with scope("attention"):`` or ``with scope(t=3):`` (recorded as ``"t=3"``); blocks
-    nest, so a node records the labels of all enclosing blocks. The recurrent layers use
-    it to mark layer, direction and time step, which ``viz.to_dot(group="timestep")`` draws
-    as clusters.
-    """
-
-    __slots__ = ("labels", "previous")
-
-    def __init__(self, *labels: Any, **named: Any) -> None:
-        self.labels = tuple(str(label) for label in labels) + tuple(f"{k}={v}" for k, v in named.items())
-
-    def __enter__(self) -> "scope":
-        self.previous = _mode.scope
-        _mode.scope = self.previous + self.labels
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        _mode.scope = self.previous
-
-
-def tag(tensor: Any, name: str) -> Any:
-    """Name the value ``tensor`` holds (``"h"``, ``"forget gate"``) on the node that made it.
-
-    Graph pictures show the name; a tensor without history is left alone. Returns ``tensor``.
-    """
-    if tensor.grad_fn is not None:
-        tensor.grad_fn.tag = name
-    return tensor
 
 
 def is_anomaly_enabled() -> bool:

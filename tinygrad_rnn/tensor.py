@@ -103,6 +103,15 @@ class Tensor:
         """Created by the user (or with no grad history) rather than by a recorded op."""
         return self.grad_fn is None
 
+    def _edge(self) -> tuple | None:
+        """Where a gradient for this tensor must go: ``(the node that made it, output index)``,
+        ``(self, 0)`` for a leaf that requires grad, or None (no gradient wanted)."""
+        if self._base is not None:
+            self._sync_view()  # a view whose base was changed in place takes the base's new history
+        if self._grad_fn is not None:
+            return self._grad_fn, self._out_index
+        return (self, 0) if self._requires_grad else None
+
     @property
     def grad_fn(self) -> Any:
         """The recorded op that made this tensor (``None`` for leaves)."""
@@ -137,29 +146,26 @@ class Tensor:
         self._requires_grad = bool(requires_grad)
         return self
 
-    def backward(self, grad: "Tensor | Any" = None, retain_graph: bool = False) -> None:
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False,
+                 inputs: Any = None) -> None:
         """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
 
-        ``grad`` is the gradient of some final scalar with respect to ``self``; it may
-        be omitted only when ``self`` has one element. Unless ``retain_graph`` is True
-        the graph's saved values are freed, so a second backward through it raises.
+        ``gradient`` is the gradient of some final scalar with respect to ``self``; it may
+        be omitted only when ``self`` has one element. Unless ``retain_graph`` (default:
+        ``create_graph``) the graph's saved values are freed, so a second backward through
+        it raises. With ``create_graph`` the gradients are recorded too, and ``.grad`` can be
+        differentiated again. ``inputs`` limits the accumulation to those tensors.
         """
-        if not self.requires_grad:
-            raise RuntimeError("backward: this tensor does not require grad and has no grad_fn; "
-                               "create the leaves with requires_grad=True (and not under no_grad())")
-        if grad is None:
-            if self.data.size != 1:
-                raise RuntimeError(f"backward: grad can be implicitly created only for tensors with "
-                                   f"one element, but this one has shape {self.shape}; pass "
-                                   "grad= of the same shape, or reduce first (loss.sum(), loss.mean())")
-            grad_array = self.backend.xp.ones_like(self.data)
-        else:
-            grad_array = grad.data if isinstance(grad, Tensor) else self.backend.asarray(grad, self.dtype)
-            if tuple(grad_array.shape) != self.shape:
-                raise ValueError(f"backward: grad has shape {tuple(grad_array.shape)} but the tensor "
-                                 f"has shape {self.shape}")
-        with grad_mode.no_grad():
-            run_backward(self, grad_array, retain_graph)
+        grads = initial_grads("backward", [self], [gradient], create_graph)
+        retain_graph = create_graph if retain_graph is None else retain_graph
+        if inputs is None:
+            run_backward([self], grads, retain_graph, create_graph)
+            return
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        found = run_backward([self], grads, retain_graph, create_graph, inputs)
+        for t in inputs:
+            if id(t) in found:
+                accumulate_grad(t, found[id(t)], create_graph)
 
     def retain_grad(self) -> "Tensor":
         """Also keep ``.grad`` on this non-leaf tensor after backward (leaves always get it)."""
@@ -394,9 +400,6 @@ class Tensor:
         return ops.gather(self, dim, index)
 
     # ---- in place: computed out of place, written back, version bumped (see ops/inplace.py) ----
-    def _become_view_of(self, source: "Tensor", step: tuple) -> None:
-        inplace.become_view(self, source, step)
-
     def _sync_view(self) -> None:
         inplace.sync_view(self)
 
@@ -462,5 +465,5 @@ class Tensor:
 
 # imported last: the ops and the tape build Tensors, so Tensor must exist first
 from . import ops  # noqa: E402
-from .autograd import run_backward  # noqa: E402
+from .autograd import accumulate_grad, initial_grads, run_backward  # noqa: E402
 from .ops import inplace  # noqa: E402

@@ -53,6 +53,11 @@ class Backend(ABC):
     def scatter_add(self, target: Any, index: Any, values: Any) -> None:
         """``target[index] += values`` in place, adding repeated indices once each."""
 
+    def array_of(self, value: Any) -> Any:
+        """``value`` as this backend's array: NumPy returns 0-d results as scalars, which are
+        immutable and have no memory to share, so the engine turns them back into arrays."""
+        return value
+
     def ignore_float_errors(self) -> Any:
         """A context in which intended float overflow or division by zero (exp(100) = inf, or
         0^-1 in a value masked out right after) raises no warning."""

@@ -25,6 +25,9 @@ class NumpyBackend(Backend):
     def to_numpy(self, array: numpy.ndarray) -> numpy.ndarray:
         return array
 
+    def array_of(self, value: Any) -> Any:
+        return numpy.asarray(value) if isinstance(value, numpy.generic) else value
+
     def ignore_float_errors(self) -> Any:
         return numpy.errstate(over="ignore", divide="ignore", invalid="ignore")
 

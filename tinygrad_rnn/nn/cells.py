@@ -20,43 +20,45 @@ computed, because a layer computes it for all time steps in one matmul.
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from ..factories import zeros
-from ..grad_mode import tag
 from ..tensor import Tensor
+from ..viz import name
 from . import init
 from .module import Module, Parameter
 
-NONLINEARITIES = ("tanh", "relu")
 
-
-def rnn_step(x_proj: Tensor, h: Tensor, w_hh_t: Tensor, nonlinearity: str = "tanh") -> Tensor:
-    """The chapter's 5.1: h_t = tanh(U x_t + W h_{t-1} + b)."""
+def rnn_step(x_proj: Tensor, state: tuple, w_hh_t: Tensor, b_hh: None, relu: bool = False) -> tuple:
+    """The chapter's 5.1, one time step: h_t = tanh(U x_t + W h_{t-1} + b) (or relu)."""
+    (h,) = state
     pre_activation = x_proj + h @ w_hh_t
-    return tag(pre_activation.tanh() if nonlinearity == "tanh" else pre_activation.relu(), "h")
+    h = pre_activation.relu() if relu else pre_activation.tanh()
+    name(h=h)  # for the pictures
+    return (h,)
 
 
-def lstm_gates(x_proj: Tensor, h: Tensor, w_hh_t: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """The four gates of the chapter's 5.2 for one step: (i_t, f_t, C~_t, o_t)."""
-    gates = x_proj + h @ w_hh_t                 # W_* [h_{t-1}, x_t] + b_* for all four gates
-    i, f, g, o = gates.chunk(4, axis=-1)
-    i = tag(i.sigmoid(), "input gate")          # i_t = σ(W_i [h_{t-1}, x_t] + b_i)
-    f = tag(f.sigmoid(), "forget gate")         # f_t = σ(W_f [h_{t-1}, x_t] + b_f)
-    g = tag(g.tanh(), "candidate cell")         # C~_t = tanh(W_C [h_{t-1}, x_t] + b_C)
-    o = tag(o.sigmoid(), "output gate")         # o_t = σ(W_o [h_{t-1}, x_t] + b_o)
-    return i, f, g, o
+def rnn_relu_step(x_proj: Tensor, state: tuple, w_hh_t: Tensor, b_hh: None) -> tuple:
+    return rnn_step(x_proj, state, w_hh_t, b_hh, relu=True)
 
 
-def lstm_step(x_proj: Tensor, h: Tensor, c: Tensor, w_hh_t: Tensor) -> tuple[Tensor, Tensor]:
+def lstm_step(x_proj: Tensor, state: tuple, w_hh_t: Tensor, b_hh: None) -> tuple:
     """The chapter's 5.2, one time step; returns (h_t, C_t)."""
-    i, f, g, o = lstm_gates(x_proj, h, w_hh_t)
-    c = tag(f * c + i * g, "c")                 # cell state    C_t = f_t * C_{t-1} + i_t * C~_t
-    h = tag(o * c.tanh(), "h")                  # hidden state  h_t = o_t * tanh(C_t)
+    h, c = state
+    gates = x_proj + h @ w_hh_t            # W_* [h_{t-1}, x_t] + b_* for all four gates, side by side
+    i, f, g, o = gates.chunk(4, axis=-1)
+    i = i.sigmoid()                        # input gate    i_t = σ(W_i [h_{t-1}, x_t] + b_i)
+    f = f.sigmoid()                        # forget gate   f_t = σ(W_f [h_{t-1}, x_t] + b_f)
+    g = g.tanh()                           # candidate     C~_t = tanh(W_C [h_{t-1}, x_t] + b_C)
+    o = o.sigmoid()                        # output gate   o_t = σ(W_o [h_{t-1}, x_t] + b_o)
+    c = f * c + i * g                      # cell state    C_t = f_t * C_{t-1} + i_t * C~_t
+    h = o * c.tanh()                       # hidden state  h_t = o_t * tanh(C_t)
+    name(input_gate=i, forget_gate=f, candidate_cell=g, output_gate=o, c=c, h=h)  # for the pictures
     return h, c
 
 
-def gru_step(x_proj: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None) -> Tensor:
+def gru_step(x_proj: Tensor, state: tuple, w_hh_t: Tensor, b_hh: Tensor | None) -> tuple:
     """The chapter's 5.3 in PyTorch's form (``x_proj`` holds x U^T + bias_ih only).
 
     The chapter (Cho et al.) resets the state *before* the matmul and lets z weigh the
@@ -65,16 +67,36 @@ def gru_step(x_proj: Tensor, h: Tensor, w_hh_t: Tensor, b_hh: Tensor | None) -> 
     n_t = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn)), and lets z weigh the *old*
     state: h_t = (1 - z_t) n_t + z_t h_{t-1}. Same family, different parameterisation.
     """
-    h_proj = h @ w_hh_t
-    if b_hh is not None:
-        h_proj = h_proj + b_hh
+    (h,) = state
+    h_proj = h @ w_hh_t if b_hh is None else h @ w_hh_t + b_hh
     size = h.shape[-1]
     x_rz, x_n = x_proj.split([2 * size, size], axis=-1)
     h_rz, h_n = h_proj.split([2 * size, size], axis=-1)
-    # r_t = σ(W_ir x_t + W_hr h_{t-1} + b_r) and z_t = σ(W_iz x_t + W_hz h_{t-1} + b_z), side by side
-    r, z = tag((x_rz + h_rz).sigmoid(), "reset gate | update gate").chunk(2, axis=-1)
-    n = tag((x_n + r * h_n).tanh(), "new state")        # n_t = tanh(W_in x_t + r_t * (W_hn h_{t-1} + b_hn))
-    return tag(n + z * (h - n), "h")            # h_t = (1 - z_t) * n_t + z_t * h_{t-1}, one op fewer
+    rz = (x_rz + h_rz).sigmoid()           # r_t = σ(W_ir x_t + W_hr h_{t-1} + b_r), z_t likewise, side by side
+    r, z = rz.chunk(2, axis=-1)
+    n = (x_n + r * h_n).tanh()             # n_t = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn))
+    h = n + z * (h - n)                    # h_t = (1 - z_t) * n_t + z_t * h_{t-1}, one op fewer
+    name(reset_and_update_gates=rz, new_state=n, h=h)  # for the pictures
+    return (h,)
+
+
+@dataclass(frozen=True)
+class CellType:
+    """What a kind of recurrent cell is, shared by the cell (one step) and the layer (all steps):
+    how many gate blocks its weights stack, whether it carries a cell state, whether b_hh
+    may join b_ih outside the recurrence (not for the GRU, which resets it), and its step."""
+
+    gates: int
+    step: Callable[[Tensor, tuple, Tensor, Any], tuple]
+    has_cell_state: bool = False
+    folds_hidden_bias: bool = True
+
+
+RNN_TANH = CellType(1, rnn_step)
+RNN_RELU = CellType(1, rnn_relu_step)
+LSTM_CELL = CellType(4, lstm_step, has_cell_state=True)
+GRU_CELL = CellType(3, gru_step, folds_hidden_bias=False)
+NONLINEARITIES = {"tanh": RNN_TANH, "relu": RNN_RELU}
 
 
 def add_recurrent_weights(module: Module, suffix: str, input_size: int, hidden_size: int,
@@ -125,51 +147,46 @@ def project_input(x: Tensor, w_ih: Tensor, b_ih: Tensor | None, b_hh: Tensor | N
 
 
 class _Cell(Module):
-    """What RNNCell, LSTMCell and GRUCell share: parameters, input checks, batching."""
+    """What RNNCell, LSTMCell and GRUCell share: parameters, input checks, batching, one step
+    of their ``cell_type``."""
 
-    num_gates = 1
-    has_cell_state = False
-    folds_hidden_bias = True  # b_hh can join b_ih outside the recurrence (not for the GRU)
+    cell_type: CellType
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
-                 device: str | None = None, dtype: Any = None) -> None:
+                 device: str | None = None, dtype: Any = None, cell_type: CellType | None = None) -> None:
         super().__init__()
+        if cell_type is not None:  # the RNN cell's depends on its nonlinearity
+            self.cell_type = cell_type
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
-        add_recurrent_weights(self, "", input_size, hidden_size, self.num_gates, bias, device, dtype)
+        add_recurrent_weights(self, "", input_size, hidden_size, self.cell_type.gates, bias, device, dtype)
 
     def forward(self, input: Tensor, hx: Any = None) -> Any:  # noqa: A002 (PyTorch's name)
-        name = type(self).__name__
+        cell = type(self).__name__
         if input.ndim not in (1, 2) or input.shape[-1] != self.input_size:
-            raise ValueError(f"{name}: expected input of shape (batch, {self.input_size}) or "
+            raise ValueError(f"{cell}: expected input of shape (batch, {self.input_size}) or "
                              f"({self.input_size},) for input_size={self.input_size}, got {input.shape}")
-        check_input_dtype(name, input, self.weight_ih)
+        check_input_dtype(cell, input, self.weight_ih)
         batched = input.ndim == 2
         x = input if batched else input.unsqueeze(0)
-        state_shape = (x.shape[0], self.hidden_size)
-        states = self._initial_state(hx, x, state_shape, batched, name)
-        b_hh = self.bias_hh if self.folds_hidden_bias else None
-        x_proj = project_input(x, self.weight_ih, self.bias_ih, b_hh)
-        w_hh_t = self.weight_hh.T
-        new = self.step(x_proj, states, w_hh_t, None if self.folds_hidden_bias else self.bias_hh)
+        states = self._initial_state(hx, x, (x.shape[0], self.hidden_size), batched, cell)
+        folds = self.cell_type.folds_hidden_bias
+        x_proj = project_input(x, self.weight_ih, self.bias_ih, self.bias_hh if folds else None)
+        new = self.cell_type.step(x_proj, states, self.weight_hh.T, None if folds else self.bias_hh)
         new = new if batched else tuple(s.squeeze(0) for s in new)
-        return new if self.has_cell_state else new[0]
+        return new if self.cell_type.has_cell_state else new[0]
 
-    def _initial_state(self, hx: Any, x: Tensor, shape: tuple, batched: bool, name: str) -> tuple:
-        count = 2 if self.has_cell_state else 1
+    def _initial_state(self, hx: Any, x: Tensor, shape: tuple, batched: bool, cell: str) -> tuple:
+        has_cell_state = self.cell_type.has_cell_state
         if hx is None:
-            return tuple(zeros(shape, dtype=x.dtype, device=x.device) for _ in range(count))
+            return tuple(zeros(shape, dtype=x.dtype, device=x.device) for _ in range(1 + has_cell_state))
         expected = shape if batched else shape[1:]
-        given = check_state_tuple(hx, self.has_cell_state, expected, name, ("h", "c"))
+        given = check_state_tuple(hx, has_cell_state, expected, cell, ("h", "c"))
         for label, state in zip(("h", "c"), given):
             if state.shape != expected:
-                raise ValueError(f"{name}: expected {label} of shape {expected} = (batch, hidden_size) "
+                raise ValueError(f"{cell}: expected {label} of shape {expected} = (batch, hidden_size) "
                                  f"for input of shape {x.shape if batched else x.shape[1:]}, "
                                  f"got {state.shape}")
         return given if batched else tuple(s.unsqueeze(0) for s in given)
-
-    def step(self, x_proj: Tensor, states: tuple, w_hh_t: Tensor, b_hh: Tensor | None) -> tuple:
-        """One time step from projected input and previous state(s) to the new state(s)."""
-        raise NotImplementedError  # abstract: each cell type writes its equations
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
@@ -180,13 +197,8 @@ class RNNCell(_Cell):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  nonlinearity: str = "tanh", device: str | None = None, dtype: Any = None) -> None:
-        if nonlinearity not in NONLINEARITIES:
-            raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        super().__init__(input_size, hidden_size, bias, device, dtype)
+        super().__init__(input_size, hidden_size, bias, device, dtype, cell_type_for(nonlinearity, "RNNCell"))
         self.nonlinearity = nonlinearity
-
-    def step(self, x_proj: Tensor, states: tuple, w_hh_t: Tensor, b_hh: Tensor | None) -> tuple:
-        return (rnn_step(x_proj, states[0], w_hh_t, self.nonlinearity),)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + ("" if self.nonlinearity == "tanh" else ", nonlinearity='relu'")
@@ -195,18 +207,17 @@ class RNNCell(_Cell):
 class LSTMCell(_Cell):
     """Long short-term memory cell; ``cell(x, (h, c))`` returns ``(h', c')``."""
 
-    num_gates = 4
-    has_cell_state = True
-
-    def step(self, x_proj: Tensor, states: tuple, w_hh_t: Tensor, b_hh: Tensor | None) -> tuple:
-        return lstm_step(x_proj, states[0], states[1], w_hh_t)
+    cell_type = LSTM_CELL
 
 
 class GRUCell(_Cell):
     """Gated recurrent unit (PyTorch's form; see ``gru_step`` for the chapter's)."""
 
-    num_gates = 3
-    folds_hidden_bias = False
+    cell_type = GRU_CELL
 
-    def step(self, x_proj: Tensor, states: tuple, w_hh_t: Tensor, b_hh: Tensor | None) -> tuple:
-        return (gru_step(x_proj, states[0], w_hh_t, b_hh),)
+
+def cell_type_for(nonlinearity: str, owner: str) -> CellType:
+    """The RNN cell type of ``nonlinearity`` ('tanh' or 'relu')."""
+    if nonlinearity not in NONLINEARITIES:
+        raise ValueError(f"{owner}: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    return NONLINEARITIES[nonlinearity]

@@ -14,28 +14,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..autograd import cycle_collector_paused
 from ..factories import zeros
-from ..grad_mode import scope
+from ..viz import scope
 from ..ops import cat, stack
 from ..tensor import Tensor
 from . import functional as F
-from .cells import (NONLINEARITIES, GRUCell, LSTMCell, RNNCell, add_recurrent_weights, check_input_dtype,
+from .cells import (GRU_CELL, LSTM_CELL, CellType, add_recurrent_weights, cell_type_for, check_input_dtype,
                     check_state_tuple, project_input)
 from .module import Module
 
 
 class _Recurrent(Module):
-    """What RNN, LSTM and GRU share: parameters per layer and direction, checks, unrolling."""
+    """What RNN, LSTM and GRU share: parameters per layer and direction, checks, unrolling
+    the step of their ``cell_type`` (the same as their cell's)."""
 
-    num_gates = 1
-    has_cell_state = False
-    folds_hidden_bias = True
+    cell_type: CellType
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 device: str | None = None, dtype: Any = None) -> None:
+                 device: str | None = None, dtype: Any = None, cell_type: CellType | None = None) -> None:
         super().__init__()
+        if cell_type is not None:  # the RNN's depends on its nonlinearity
+            self.cell_type = cell_type
         name = type(self).__name__
         if num_layers < 1:
             raise ValueError(f"{name}: num_layers must be at least 1, got {num_layers}")
@@ -49,7 +49,7 @@ class _Recurrent(Module):
             layer_input = input_size if layer == 0 else hidden_size * self.num_directions
             for direction in range(self.num_directions):
                 add_recurrent_weights(self, self._suffix(layer, direction), layer_input, hidden_size,
-                                      self.num_gates, bias, device, dtype)
+                                      self.cell_type.gates, bias, device, dtype)
 
     @staticmethod
     def _suffix(layer: int, direction: int) -> str:
@@ -58,10 +58,6 @@ class _Recurrent(Module):
     def forward(self, input: Tensor, hx: Any = None) -> tuple:  # noqa: A002 (PyTorch's name)
         x, batched = self._time_major(input)
         states = self._initial_states(hx, x, batched)
-        with cycle_collector_paused():  # the unrolled graph has no cycles to collect
-            return self._forward(x, states, batched)
-
-    def _forward(self, x: Tensor, states: list, batched: bool) -> tuple:
         finals = []
         for layer in range(self.num_layers):
             outputs = []
@@ -77,7 +73,7 @@ class _Recurrent(Module):
         h_n = stack([final[0] for final in finals])
         if not batched:
             output, h_n = output.squeeze(1), h_n.squeeze(1)
-        if not self.has_cell_state:
+        if not self.cell_type.has_cell_state:
             return output, h_n
         c_n = stack([final[1] for final in finals])
         return output, (h_n, c_n if batched else c_n.squeeze(1))
@@ -87,15 +83,16 @@ class _Recurrent(Module):
         suffix = self._suffix(layer, direction)
         w_ih, w_hh = getattr(self, "weight_ih" + suffix), getattr(self, "weight_hh" + suffix)
         b_ih, b_hh = getattr(self, "bias_ih" + suffix), getattr(self, "bias_hh" + suffix)
+        folds, step = self.cell_type.folds_hidden_bias, self.cell_type.step
         with scope(layer=layer, direction="reverse" if direction else "forward"):  # for the pictures
-            inputs = project_input(x, w_ih, b_ih, b_hh if self.folds_hidden_bias else None).unbind(0)
+            inputs = project_input(x, w_ih, b_ih, b_hh if folds else None).unbind(0)
             w_hh_t = w_hh.T  # transposed once, used by every step
-            recurrent_bias = None if self.folds_hidden_bias else b_hh
+            recurrent_bias = None if folds else b_hh
             steps = range(len(inputs) - 1, -1, -1) if direction else range(len(inputs))
             hidden = [None] * len(inputs)
             for t in steps:
                 with scope(t=t):
-                    state = self.step(inputs[t], state, w_hh_t, recurrent_bias)
+                    state = step(inputs[t], state, w_hh_t, recurrent_bias)
                 hidden[t] = state[0]
             return stack(hidden), state
 
@@ -120,11 +117,12 @@ class _Recurrent(Module):
         name = type(self).__name__
         count = self.num_layers * self.num_directions
         shape = (count, x.shape[1], self.hidden_size)
+        has_cell_state = self.cell_type.has_cell_state
         if hx is None:
             zero = zeros(shape[1:], dtype=x.dtype, device=x.device)
-            return [(zero, zero) if self.has_cell_state else (zero,)] * count
+            return [(zero, zero) if has_cell_state else (zero,)] * count
         expected = shape if batched else (count, self.hidden_size)
-        given = check_state_tuple(hx, self.has_cell_state, expected, name, ("h0", "c0"))
+        given = check_state_tuple(hx, has_cell_state, expected, name, ("h0", "c0"))
         for label, state in zip(("h0", "c0"), given):
             if not isinstance(state, Tensor) or state.shape != expected:
                 got = state.shape if isinstance(state, Tensor) else type(state).__name__
@@ -134,9 +132,6 @@ class _Recurrent(Module):
             given = tuple(s.unsqueeze(1) for s in given)
         per_layer = [s.unbind(0) for s in given]
         return [tuple(states[k] for states in per_layer) for k in range(count)]
-
-    def step(self, x_proj: Tensor, states: tuple, w_hh_t: Tensor, b_hh: Tensor | None) -> tuple:
-        raise NotImplementedError  # abstract: each layer uses its cell's step
 
     def extra_repr(self) -> str:
         parts = [f"{self.input_size}, {self.hidden_size}"]
@@ -149,16 +144,12 @@ class _Recurrent(Module):
 class RNN(_Recurrent):
     """Elman RNN: h_t = tanh(x_t U^T + b_ih + h_{t-1} W^T + b_hh), stacked and/or bidirectional."""
 
-    step = RNNCell.step
-
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
                  dropout: float = 0.0, bidirectional: bool = False, device: str | None = None,
                  dtype: Any = None) -> None:
-        if nonlinearity not in NONLINEARITIES:
-            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, device, dtype)
+                         bidirectional, device, dtype, cell_type_for(nonlinearity, "RNN"))
         self.nonlinearity = nonlinearity
 
     def extra_repr(self) -> str:
@@ -168,14 +159,10 @@ class RNN(_Recurrent):
 class LSTM(_Recurrent):
     """Long short-term memory: ``output, (h_n, c_n) = lstm(x, (h0, c0))``."""
 
-    num_gates = 4
-    has_cell_state = True
-    step = LSTMCell.step
+    cell_type = LSTM_CELL
 
 
 class GRU(_Recurrent):
     """Gated recurrent unit (PyTorch's form): ``output, h_n = gru(x, h0)``."""
 
-    num_gates = 3
-    folds_hidden_bias = False
-    step = GRUCell.step
+    cell_type = GRU_CELL

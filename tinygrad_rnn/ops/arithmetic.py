@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..autograd import DeferredProducts, Function, ShapeError
+from ..autograd import Function, ShapeError
 from ..dtypes import DEFAULT_FLOAT, is_floating
 from ..tensor import Tensor
 from .common import sum_to
@@ -134,8 +134,7 @@ class Matmul(Function):
         a, b = self.saved
         need_a, need_b = self.needs_input_grad
         if a.ndim == 2 and b.ndim == 2:  # the common case, without reshaping
-            # a.T @ grad, multiplied out once every use of b (each time step) has added its own
-            return (grad @ b.T if need_a else None), (DeferredProducts(a, grad) if need_b else None)
+            return (grad @ b.T if need_a else None), (a.T @ grad if need_b else None)
         if a.ndim == 1 and b.ndim == 1:  # dot product
             return (grad * b if need_a else None), (grad * a if need_b else None)
         xp = self.xp
@@ -154,9 +153,11 @@ class Matmul(Function):
 
 def _no_bool(op: str, symbol: str, *values: Any) -> None:
     """PyTorch refuses - on bool tensors: for masks, ``~``/``^`` say what is meant."""
-    if any(getattr(v, "dtype", None) == bool for v in values):
-        raise TypeError(f"{op}: the {symbol} operator is not supported on bool tensors; to invert "
-                        "a mask use ~mask or mask.logical_not(), to compare two masks use a ^ b")
+    for value in values:
+        dtype = value.data.dtype if isinstance(value, Tensor) else getattr(value, "dtype", None)
+        if dtype is not None and dtype.kind == "b":
+            raise TypeError(f"{op}: the {symbol} operator is not supported on bool tensors; to invert "
+                            "a mask use ~mask or mask.logical_not(), to compare two masks use a ^ b")
 
 
 def add(a: Any, b: Any) -> Tensor:

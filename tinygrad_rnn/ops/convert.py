@@ -33,7 +33,7 @@ class ToDevice(Function):
 
     def backward(self, grad):
         # a copy between devices is the identity on values: copy the gradient back
-        return self.source.asarray(grad)
+        return to_device(grad, self.source.device) if isinstance(grad, Tensor) else self.source.asarray(grad)
 
 
 class Clone(Function):
@@ -83,12 +83,17 @@ def operands(*values: Any, dtype: Any = None) -> list[Tensor]:
     become tensors; tensors of another dtype are cast, differentiably, so a float64 0-d
     tensor used with float32 tensors still receives its gradient.
     """
+    if dtype is None and len(values) == 2 and isinstance(values[0], Tensor) and isinstance(values[1], Tensor) \
+            and values[0].data.dtype == values[1].data.dtype:
+        return list(values)  # the most common case: two tensors of one dtype
     like = next(v for v in values if isinstance(v, Tensor))
     if dtype is None:
-        dtype = _unpromoted_dtype(values)
-        if dtype is None:
-            values = tuple(v if scalar_dtype(v) is not None else as_tensor(v, like) for v in values)
-            dtype = result_type(*values)
+        dtype = _unpromoted_dtype(values, like.data.dtype)
+        if dtype is not None:  # the common case: only scalars to wrap, nothing to cast
+            return [v if isinstance(v, Tensor) else Tensor._wrap(like.backend.asarray(v, dtype), like.backend)
+                    for v in values]
+        values = tuple(v if scalar_dtype(v) is not None else as_tensor(v, like) for v in values)
+        dtype = result_type(*values)
     converted = []
     for value in values:
         if not isinstance(value, Tensor):  # a scalar: straight to the result's dtype
@@ -97,21 +102,18 @@ def operands(*values: Any, dtype: Any = None) -> list[Tensor]:
     return converted
 
 
-def _unpromoted_dtype(values: tuple) -> Any:
-    """The common case, decided quickly: tensors of one dtype, and Python numbers whose kind
-    that dtype already holds (``x32 * 0.5``). None when promotion rules are needed."""
-    dtype = None
+def _unpromoted_dtype(values: tuple, dtype: Any) -> Any:
+    """The common case, decided quickly: tensors of one ``dtype``, and Python numbers of a
+    kind that dtype already holds (``x32 * 0.5``). None when promotion rules are needed."""
     for value in values:
-        if isinstance(value, Tensor):
-            if dtype is None:
-                dtype = value.data.dtype
-            elif value.data.dtype != dtype:
+        kind = type(value)
+        if kind is float:
+            if dtype.kind not in "fc":
                 return None
-    if dtype is None:
-        return None
-    holds = {float: dtype.kind in "fc", int: dtype.kind in "iufc", bool: True}
-    for value in values:
-        if not isinstance(value, Tensor) and not holds.get(type(value), False):
+        elif kind is int:
+            if dtype.kind == "b":
+                return None
+        elif kind is not bool and not (isinstance(value, Tensor) and value.data.dtype == dtype):
             return None
     return dtype
 

@@ -50,18 +50,19 @@ class CopySlices(Function):
     """The base of a view after the view was changed in place: ``base`` everywhere except
     the positions the view covers, which hold ``result``."""
 
-    __slots__ = ('positions',)
+    __slots__ = ('positions', 'outside')
 
     def forward(self, base, result, positions):
         # the values were already written through the view; remember where they went
         self.positions = positions
+        self.outside = self.xp.ones(base.size, dtype=bool)
+        self.outside[positions.reshape(-1)] = False
+        self.outside = self.outside.reshape(base.shape)
         return base
 
     def backward(self, grad):
         # the base keeps the gradient outside the view; the view's new values get the inside
-        outside = grad.copy()
-        outside.reshape(-1)[self.positions] = 0
-        return outside, grad.reshape(-1)[self.positions]
+        return grad * self.outside, grad.reshape(-1)[self.positions]
 
 
 def copy(dst: Tensor, src: Tensor) -> Tensor:
@@ -94,6 +95,27 @@ class ViewInfo:
 
     def __init__(self, steps: tuple, version: int, restriction: str | None) -> None:
         self.steps, self.version, self.restriction = steps, version, restriction
+
+
+def as_views(x: Tensor, op: type, **params: Any) -> Any:
+    """``op.apply(x, **params)``, with each output that shares ``x``'s memory marked as a view."""
+    outputs = op.apply(x, **params)
+    several = type(outputs) is tuple
+    for index, out in enumerate(outputs if several else (outputs,)):
+        if shares_memory(out.data, x.data):
+            become_view(out, x, (op, params, index if several else None))
+    return outputs
+
+
+def shares_memory(view: Any, source: Any) -> bool:
+    """Whether array ``view`` looks into ``source``'s memory (NumPy and CuPy chain ``.base``)."""
+    return getattr(view, "base", None) is not None and _owner(view) is _owner(source)
+
+
+def _owner(array: Any) -> Any:
+    while getattr(array, "base", None) is not None:
+        array = array.base
+    return array
 
 
 def become_view(view: Tensor, source: Tensor, step: tuple) -> None:

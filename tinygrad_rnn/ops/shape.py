@@ -1,5 +1,9 @@
 """Ops that move values around without changing them: reshape, transpose, indexing,
-joining and splitting. Their backward moves the gradient back the same way."""
+joining and splitting. Their backward moves the gradient back the same way.
+
+Reshape, permute, expand, basic indexing, split and unbind give *views*: outputs that
+share the input's memory. Their functions below mark the outputs as views of the input
+(see ``inplace.py``), so in-place changes are seen through them, as in PyTorch."""
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -8,11 +12,11 @@ from ..autograd import Function, ShapeError, check_same_device
 from ..tensor import Tensor
 from .common import pick_axis, shape_arg, sum_to
 from .convert import operands
+from .inplace import as_views
 
 
 class Reshape(Function):
     __slots__ = ('input_shape',)
-    returns_view = True  # outputs share the input's memory, so also its version counter
 
     def forward(self, x, shape):
         self.input_shape = x.shape
@@ -24,7 +28,6 @@ class Reshape(Function):
 
 class Permute(Function):
     __slots__ = ('axes',)
-    returns_view = True  # outputs share the input's memory, so also its version counter
 
     def forward(self, x, axes):
         self.axes = axes
@@ -35,12 +38,11 @@ class Permute(Function):
         inverse = [0] * len(self.axes)
         for position, axis in enumerate(self.axes):
             inverse[axis] = position
-        return grad.transpose(inverse)
+        return self.xp.transpose(grad, inverse)
 
 
 class Expand(Function):
     __slots__ = ('input_shape',)
-    returns_view = True  # outputs share the input's memory, so also its version counter
 
     def forward(self, x, shape):
         self.input_shape = x.shape
@@ -53,7 +55,6 @@ class Expand(Function):
 
 class Getitem(Function):
     __slots__ = ('input_shape', 'index')
-    returns_view = True  # slices share the input's memory (integer-array indices copy)
 
     def forward(self, x, index):
         self.input_shape, self.index = x.shape, index
@@ -64,12 +65,35 @@ class Getitem(Function):
 
     def backward(self, grad):
         # the gradient goes back to the positions that were read; repeated positions add up
-        full = self.xp.zeros(self.input_shape, dtype=grad.dtype)
-        if _is_basic(self.index):
-            full[self.index] = grad  # slices never repeat a position
-        else:
-            self.backend.scatter_add(full, self.index, grad)
-        return full
+        return scatter(grad, self.index, self.input_shape, self.backend)
+
+
+class IndexAdd(Function):
+    """Zeros of ``shape`` with ``values`` added at ``index`` (repeated positions add up): the
+    backward of indexing and gathering, as a differentiable op for recorded backward passes."""
+
+    __slots__ = ('index',)
+
+    def forward(self, values, index, shape):
+        self.index = index
+        return scatter(values, index, shape, self.backend)
+
+    def backward(self, grad):
+        # each output position that received a value passes its gradient back to that value
+        return grad[self.index]
+
+
+def scatter(values: Any, index: Any, shape: tuple, backend: Any) -> Any:
+    """Zeros of ``shape`` with ``values`` added at ``index``: an array, or for tensors (in a
+    recorded backward) the ``IndexAdd`` op."""
+    if isinstance(values, Tensor):
+        return IndexAdd.apply(values, index=index, shape=shape)
+    full = backend.xp.zeros(shape, dtype=values.dtype)
+    if _is_basic(index):
+        full[index] = values  # slices never repeat a position
+    else:
+        backend.scatter_add(full, index, values)
+    return full
 
 
 class Gather(Function):
@@ -84,9 +108,7 @@ class Gather(Function):
 
     def backward(self, grad):
         # each picked element receives its output's gradient; picked twice, it adds up
-        full = self.xp.zeros(self.input_shape, dtype=grad.dtype)
-        self.backend.scatter_add(full, self.positions, grad)
-        return full
+        return scatter(grad, self.positions, self.input_shape, self.backend)
 
 
 def _positions_along(xp: Any, index: Any, axis: int) -> tuple:
@@ -127,6 +149,7 @@ class Stack(Function):
         return self.xp.stack(arrays, axis=axis)
 
     def backward(self, grad):
+        # input k gets slice k of the gradient along the stacking axis
         return tuple(self.xp.moveaxis(grad, self.axis, 0))
 
 
@@ -134,7 +157,6 @@ class Split(Function):
     """Several outputs at once; backward assembles all their gradients in one pass."""
 
     __slots__ = ('axis', 'shapes')
-    returns_view = True  # outputs share the input's memory, so also its version counter
 
     def forward(self, x, sizes, axis):
         lead, start, pieces = (slice(None),) * axis, 0, []
@@ -146,10 +168,9 @@ class Split(Function):
 
     def backward(self, *grads):
         # pieces nobody used got no gradient: they contribute zeros
-        xp = self.xp
-        dtype = next(g.dtype for g in grads if g is not None)
-        filled = [xp.zeros(shape, dtype) if g is None else g for g, shape in zip(grads, self.shapes)]
-        return xp.concatenate(filled, axis=self.axis)
+        used = next(g for g in grads if g is not None)
+        filled = [self.xp.zeros_like(used, shape=shape) if g is None else g for g, shape in zip(grads, self.shapes)]
+        return self.xp.concatenate(filled, axis=self.axis)
 
 
 class Unbind(Function):
@@ -160,7 +181,6 @@ class Unbind(Function):
     """
 
     __slots__ = ('axis', 'piece_shape')
-    returns_view = True  # outputs share the input's memory, so also its version counter
 
     def forward(self, x, axis):
         self.axis, self.piece_shape = axis, x.shape[:axis] + x.shape[axis + 1:]
@@ -168,10 +188,10 @@ class Unbind(Function):
         return tuple([steps[t, ...] for t in range(steps.shape[0])])  # views, 0-d ones too
 
     def backward(self, *grads):
-        xp = self.xp
-        dtype = next(g.dtype for g in grads if g is not None)
-        filled = [xp.zeros(self.piece_shape, dtype) if g is None else g for g in grads]
-        return xp.stack(filled, axis=self.axis)
+        # steps nobody used got no gradient: they contribute zeros
+        used = next(g for g in grads if g is not None)
+        filled = [self.xp.zeros_like(used, shape=self.piece_shape) if g is None else g for g in grads]
+        return self.xp.stack(filled, axis=self.axis)
 
 
 def _is_basic(index: Any) -> bool:
@@ -199,8 +219,8 @@ def _axis(axis: int, ndim: int, op: str) -> int:
 
 
 def reshape(x: Tensor, *shape: Any) -> Tensor:
-    """The same values in a new shape (one dimension may be -1)."""
-    return Reshape.apply(x, shape=shape_arg(shape))
+    """The same values in a new shape (one dimension may be -1); a view when NumPy can make one."""
+    return as_views(x, Reshape, shape=shape_arg(shape))
 
 
 def permute(x: Tensor, *axes: Any) -> Tensor:
@@ -209,19 +229,19 @@ def permute(x: Tensor, *axes: Any) -> Tensor:
     if sorted(axes) != list(range(x.ndim)):
         raise ShapeError(f"permute: {axes} is not a permutation of the {x.ndim} axes of a tensor "
                          f"of shape {x.shape}")
-    return Permute.apply(x, axes=axes)
+    return as_views(x, Permute, axes=axes)
 
 
 def transpose(x: Tensor, axis0: int | None = None, axis1: int | None = None) -> Tensor:
     """Swap two axes (PyTorch's ``transpose(dim0, dim1)``); with none, reverse all (``.T``)."""
     if axis0 is None and axis1 is None:
-        return Permute.apply(x, axes=tuple(reversed(range(x.ndim))))
+        return as_views(x, Permute, axes=tuple(reversed(range(x.ndim))))
     if axis0 is None or axis1 is None:
         raise TypeError("transpose: give both axes to swap, or none to reverse all axes")
     axes = list(range(x.ndim))
     i, j = _axis(axis0, x.ndim, "transpose"), _axis(axis1, x.ndim, "transpose")
     axes[i], axes[j] = axes[j], axes[i]
-    return Permute.apply(x, axes=tuple(axes))
+    return as_views(x, Permute, axes=tuple(axes))
 
 
 def expand(x: Tensor, *shape: Any) -> Tensor:
@@ -231,7 +251,7 @@ def expand(x: Tensor, *shape: Any) -> Tensor:
     if lead < 0:
         raise ShapeError(f"expand: cannot expand shape {x.shape} to fewer dimensions {shape}")
     shape = tuple(x.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
-    return Expand.apply(x, shape=shape)
+    return as_views(x, Expand, shape=shape)
 
 
 def squeeze(x: Tensor, axis: Any = None, *, dim: Any = None) -> Tensor:
@@ -256,7 +276,7 @@ def unsqueeze(x: Tensor, axis: int | None = None, *, dim: int | None = None) -> 
 
 def getitem(x: Tensor, index: Any) -> Tensor:
     """``x[index]``: slices, ints, None, Ellipsis, integer arrays/tensors and bool masks."""
-    return Getitem.apply(x, index=_normalize_index(index, x))
+    return as_views(x, Getitem, index=_normalize_index(index, x))
 
 
 def gather(x: Tensor, axis: int, index: Tensor) -> Tensor:
@@ -309,7 +329,7 @@ def split(x: Tensor, split_size_or_sections: int | Sequence[int], axis: int = 0,
         if sum(sizes) != length:
             raise ShapeError(f"split: sizes {sizes} add up to {sum(sizes)}, but axis {axis} of "
                              f"shape {x.shape} has length {length}")
-    return Split.apply(x, sizes=sizes, axis=axis)
+    return as_views(x, Split, sizes=sizes, axis=axis)
 
 
 def chunk(x: Tensor, chunks: int, axis: int = 0, *, dim: int | None = None) -> tuple[Tensor, ...]:
@@ -323,4 +343,4 @@ def chunk(x: Tensor, chunks: int, axis: int = 0, *, dim: int | None = None) -> t
 def unbind(x: Tensor, axis: int = 0, *, dim: int | None = None) -> tuple[Tensor, ...]:
     """All slices along ``axis`` as a tuple (``axis`` removed), sharing one graph node."""
     axis = _axis(pick_axis(axis, dim, default=0), x.ndim, "unbind")
-    return Unbind.apply(x, axis=axis)
+    return as_views(x, Unbind, axis=axis)

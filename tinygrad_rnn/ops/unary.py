@@ -125,6 +125,17 @@ class Abs(Function):
         return grad * self.xp.sign(x)
 
 
+class Sign(Function):
+    __slots__ = ()
+
+    def forward(self, x):
+        return self.xp.sign(x)
+
+    def backward(self, grad):
+        # sign is flat wherever it is differentiable: d sign(x)/dx = 0
+        return self.xp.zeros_like(grad)
+
+
 class Clip(Function):
     __slots__ = ('low', 'high')
 
@@ -136,12 +147,11 @@ class Clip(Function):
     def backward(self, grad):
         # d clip(x)/dx = 1 inside [low, high], 0 where x was clipped
         (x,) = self.saved
-        inside = self.xp.ones(x.shape, dtype=bool)
         if self.low is not None:
-            inside &= x >= self.low
+            grad = grad * (x >= self.low)
         if self.high is not None:
-            inside &= x <= self.high
-        return grad * inside
+            grad = grad * (x <= self.high)
+        return grad
 
 
 def _share(xp: Any, grad: Any, a_wins: Any, tie: Any, shapes: tuple) -> tuple:
@@ -232,6 +242,11 @@ def abs(x: Tensor) -> Tensor:  # noqa: A001 (the function's name)
     if x.dtype == bool:
         raise TypeError("abs: not defined for bool tensors")
     return Abs.apply(x)
+
+
+def sign(x: Tensor) -> Tensor:
+    """-1, 0 or 1 by the sign of each element (its gradient is 0)."""
+    return Sign.apply(x)
 
 
 def clip(x: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 (PyTorch's names)

@@ -4,14 +4,14 @@ gradient flow.
     >>> from tinygrad_rnn import viz
     >>> viz.render(loss, params=model, group="timestep", path="lstm.svg")
 
-``scope`` and ``tag`` are the small public mechanism the recurrent layers use to label
-what they record (time step, layer, direction, gate); use them in your own code too.
+``scope`` and ``name`` are the small public mechanism the recurrent layers use to label
+what they record (layer, direction, time step; the gates and states of each step); use
+them in your own code too (``tag`` names one value inside an expression).
 """
-from ..grad_mode import scope, tag
 from .dot import to_dot
 from .gradflow import hidden_grad_norms, plot_grad_norms
-from .record import record_gradients
+from .record import info, name, record_gradients, scope, tag
 from .render import find_renderer, render, render_source
 
-__all__ = ["scope", "tag", "to_dot", "render", "render_source", "find_renderer",
+__all__ = ["scope", "name", "tag", "info", "to_dot", "render", "render_source", "find_renderer",
            "hidden_grad_norms", "plot_grad_norms", "record_gradients"]

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Iterable
-
-import graphviz
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ..autograd import Function
 from ..tensor import Tensor
-from .record import BackwardRecord, record_for
+from .record import BackwardRecord, info, record_for
+
+if TYPE_CHECKING:
+    import graphviz
 
 LARGE_GRAPH = 1500  # op nodes beyond which a flat picture is unreadable
 STYLE = {
@@ -106,7 +107,7 @@ class _Walk:
 
     def value_name(self, node: Function, index: int) -> str:
         """Where an op's output comes from in the picture: its tag node, or the op itself."""
-        return f"value{self.op_ids[node]}" if node.tag else self.op_name(node)
+        return f"value{self.op_ids[node]}" if info(node).name else self.op_name(node)
 
     def leaf_name(self, tensor: Tensor) -> str:
         key = id(tensor)
@@ -118,9 +119,10 @@ class _Walk:
 
 def _step_key(node: Function) -> tuple | None:
     """The scope labels up to and including ``t=N``: which time step (of which layer) a node is in."""
-    for position, label in enumerate(node.scope):
+    labels = info(node).scope
+    for position, label in enumerate(labels):
         if label.startswith("t="):
-            return node.scope[:position + 1]
+            return labels[:position + 1]
     return None
 
 
@@ -176,7 +178,7 @@ def _heat_colour(fraction: float) -> str:
 
 def to_dot(*outputs: Tensor, params: Any = None, show: Iterable[str] = ("shape",), rankdir: str = "TB",
            group: str | None = None, collapse: str | None = None, steps: tuple[int, int] | None = None,
-           grad_flow: bool = False, backward_order: bool = False) -> graphviz.Digraph:
+           grad_flow: bool = False, backward_order: bool = False) -> "graphviz.Digraph":
     """The computation graph that produced ``outputs`` as a ``graphviz.Digraph``.
 
     ``params``: a Module (or name -> tensor dict) whose parameter names label the leaves.
@@ -252,13 +254,14 @@ def to_dot(*outputs: Tensor, params: Any = None, show: Iterable[str] = ("shape",
     for node in walk.ops:
         op_id = walk.op_ids[node]
         text = node.name if node not in visit else f"[{visit[node]}] {node.name}"
-        if "shape" in show and not node.tag:
-            text += "\n" + _shapes_text(node.output_shapes)
-        if "dtype" in show and not node.tag:
-            text += f"\n{node.output_dtype}"
-        if node.tag:  # the tagged value node below shows the gradient
+        labels = info(node)
+        if "shape" in show and not labels.name:
+            text += "\n" + _shapes_text(labels.shapes)
+        if "dtype" in show and not labels.name:
+            text += f"\n{labels.dtype}"
+        if labels.name:  # the named value node below shows the gradient
             place(f"op{op_id}", text, "op", keys[node])
-            value = node.tag + ("\n" + _shape_text(node.output_shapes[0]) if "shape" in show else "")
+            value = labels.name + ("\n" + _shape_text(labels.shapes[0]) if "shape" in show else "")
             place(f"value{op_id}", value + gradient_line(node), "value", keys[node], coloured(node, "value"))
             walk.edges.append((f"op{op_id}", f"value{op_id}"))
         else:
@@ -285,6 +288,8 @@ def to_dot(*outputs: Tensor, params: Any = None, show: Iterable[str] = ("shape",
         walk.edges.append((source, f"out{out_id}"))
 
     # ---- emit ---------------------------------------------------------------------------------
+    import graphviz  # imported when a picture is made: importing the library stays quick
+
     dot = graphviz.Digraph(name="tinygrad_rnn", graph_attr={"rankdir": rankdir, "fontname": "Helvetica",
                                                              "newrank": "true"},
                            node_attr={"fontname": "Helvetica", "fontsize": "10"},
@@ -303,7 +308,7 @@ def to_dot(*outputs: Tensor, params: Any = None, show: Iterable[str] = ("shape",
             members = [node for node in walk.ops if keys[node] == key]
             text = f"{_cluster_label(key)}\n{len(members)} ops"
             attributes = dict(STYLE["step"])
-            state = [node for node in members if node.tag == "h" and node in norms]
+            state = [node for node in members if info(node).name == "h" and node in norms]
             if state:  # a step is as warm as the gradient reaching its hidden state
                 text += "\n" + _gradient_text(norms[state[-1]], of="h")
                 attributes.update(coloured(state[-1], "step"))
@@ -391,7 +396,7 @@ def _fraction(norm: float, log_range: tuple[float, float]) -> float:
     return 0.5 if high == low else (math.log10(norm) - low) / (high - low)
 
 
-def _legend(dot: graphviz.Digraph, log_range: tuple[float, float] | None) -> None:
+def _legend(dot: "graphviz.Digraph", log_range: tuple[float, float] | None) -> None:
     """The colour key, top to bottom: the zero-gradient look, then LEGEND_STOPS colours
     labelled with the norms they stand for, smallest first (none when every norm is zero)."""
     entries = [("legend_zero", "0 (no gradient)", _zero_gradient_look("filled"))]

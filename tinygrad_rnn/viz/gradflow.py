@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 from ..backends import get_backend
 from ..tensor import Tensor
-from .record import record_for
+from .record import info, record_for
 
 
 def hidden_grad_norms(loss: Tensor, name: str = "h", layer: int = 0, direction: str = "forward") -> Any:
@@ -30,12 +30,12 @@ def hidden_grad_norms(loss: Tensor, name: str = "h", layer: int = 0, direction: 
     wanted = {f"layer={layer}", f"direction={direction}"}
     squares: dict[int, float] = {}
     for node in record.order:
-        if node.tag != name:
+        labels = info(node)
+        if labels.name != name:
             continue
-        labels = set(node.scope)
-        if {label for label in labels if label.startswith(("layer=", "direction="))} - wanted:
+        if {label for label in labels.scope if label.startswith(("layer=", "direction="))} - wanted:
             continue  # another layer or direction
-        steps = [int(label[2:]) for label in node.scope if label.startswith("t=")]
+        steps = [int(label[2:]) for label in labels.scope if label.startswith("t=")]
         norm = record.norm(node)
         if steps and norm is not None:
             squares[steps[-1]] = squares.get(steps[-1], 0.0) + norm ** 2
