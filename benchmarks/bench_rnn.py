@@ -9,7 +9,7 @@ the same weights and batch:
                    (``numpy_reference.py``): the floor every ratio is measured against;
 * ``torch_nn``     torch.nn.RNN/LSTM/GRU + Embedding + Linear + cross_entropy + SGD;
 * ``torch_prims``  the same cell from torch's primitive ops in a Python loop;
-* ``tinygrad_rnn`` ``tinygrad_rnn.models.CharRNN`` + ``cross_entropy`` + ``optim.SGD``.
+* ``tinygrad_rnn`` ``tinygrad_rnn.app.models.CharRNN`` + ``cross_entropy`` + ``optim.SGD``.
 
 The torch rows need an interpreter with both torch and tinygrad_rnn; without torch they are
 skipped. Before timing, the NumPy reference's gradients are checked against tinygrad_rnn's
@@ -48,7 +48,7 @@ import numpy as np
 import numpy_reference as ref
 import tinygrad_rnn as tg
 from bench_core import Stats, machine_line, publish
-from tinygrad_rnn.models import CharRNN
+from tinygrad_rnn.app.models import CharRNN
 from tinygrad_rnn.nn.functional import cross_entropy
 from tinygrad_rnn.optim import SGD
 

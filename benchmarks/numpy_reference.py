@@ -1,7 +1,7 @@
 """A character-level language model written by hand in NumPy, with its backward (BPTT) derived by hand.
 
 This is the floor the recurrent benchmark measures ``tinygrad_rnn`` against: the same model
-as ``tinygrad_rnn.models.CharRNN`` with one layer, and the same parameterisation as
+as ``tinygrad_rnn.app.models.CharRNN`` with one layer, and the same parameterisation as
 ``tinygrad_rnn.nn`` and PyTorch, but no autograd, no graph and no per-op bookkeeping::
 
     ids (T, B) -> x_t = embedding[ids_t]                          (T, B, H)

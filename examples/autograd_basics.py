@@ -10,7 +10,7 @@ What it teaches
    *before* calling backward, because backward frees what the nodes saved.
 3. ``backward()`` applies the chain rule node by node. We check the result three
    ways: against a derivative worked out by hand, against central finite
-   differences (``tinygrad_rnn.gradcheck``, in float64), and by drawing the graph.
+   differences (``tinygrad_rnn.core.gradcheck``, in float64), and by drawing the graph.
 4. A new op is a ``Function`` subclass with a ``forward`` and a ``backward``; the
    example writes Softplus and gradchecks it.
 
@@ -32,7 +32,7 @@ import numpy as np
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import viz
-from tinygrad_rnn.autograd import backward_order
+from tinygrad_rnn.core.autograd import backward_order
 from common import example_parser, start_run
 
 SCRIPT = "autograd_basics"

@@ -3,7 +3,7 @@
 The chapter's RNN (5.1) reads one symbol x_t per step, updates its hidden state
 h_t = f(U x_t + W h_{t-1} + b) and predicts the next symbol with y_t = softmax(V h_t + c).
 Here the symbols are characters, the cell is the LSTM of 5.2, and the whole loop is the
-library's training toolkit (``tinygrad_rnn.train``), the same code as ``tinygrad-rnn train``:
+library's training toolkit (``tinygrad_rnn.app.train``), the same code as ``tinygrad-rnn train``:
 
 - the text is cut into ``batch`` parallel streams and read ``seq_len`` characters at a
   time (truncated BPTT: the state is carried from one chunk to the next but detached, so
@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402
 
 import tinygrad_rnn as tg  # noqa: E402
 from tinygrad_rnn.data import Vocabulary, load_corpus  # noqa: E402
-from tinygrad_rnn.train import TrainConfig, sample_text, train  # noqa: E402
+from tinygrad_rnn.app.train import TrainConfig, sample_text, train  # noqa: E402
 from common import example_parser, save_figure
 
 TEMPERATURES = (0.5, 0.8, 1.0, 1.2)

@@ -45,7 +45,7 @@ import numpy as np
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import viz
-from tinygrad_rnn.autograd import backward_order
+from tinygrad_rnn.core.autograd import backward_order
 from tinygrad_rnn.nn import functional as F
 from common import example_parser, save_figure, start_run
 

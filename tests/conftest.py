@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 import tinygrad_rnn
-from tinygrad_rnn.autograd import cycle_collector_paused
+from tinygrad_rnn.core.autograd import cycle_collector_paused
 from fake_backend import FAKE_DEVICE, register as register_fake_device
 
 # a NumPy-backed second device (tests only) so device plumbing is exercised without a GPU

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import tinygrad_rnn as tg
-from tinygrad_rnn.models import CharRNN
+from tinygrad_rnn.app.models import CharRNN
 from tinygrad_rnn.nn.functional import cross_entropy
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"

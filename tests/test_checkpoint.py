@@ -13,7 +13,7 @@ import pytest
 import tinygrad_rnn as tg
 from tinygrad_rnn import checkpoint, nn, optim
 from tinygrad_rnn.checkpoint import CheckpointError, load, save
-from tinygrad_rnn.models import CharRNN
+from tinygrad_rnn.app.models import CharRNN
 from tinygrad_rnn.nn import functional as F
 
 from fake_backend import FAKE_DEVICE

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from tinygrad_rnn import checkpoint
-from tinygrad_rnn.train import RUN_SETTINGS, TrainConfig
+from tinygrad_rnn.app.train import RUN_SETTINGS, TrainConfig
 
 TINY = ["--hidden", "16", "--seq-len", "8", "--batch", "4"]
 CONSOLE_SCRIPT = os.path.join(os.path.dirname(sys.executable), "tinygrad-rnn")

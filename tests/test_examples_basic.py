@@ -75,3 +75,23 @@ def test_gate_activations(tmp_path):
     for name in ("input", "forget", "output"):
         low, mean, high = (result[k][name] for k in ("min_gates", "mean_gates", "max_gates"))
         assert 0.0 < low <= mean <= high < 1.0            # sigmoids: strictly inside (0, 1)
+
+
+def test_higher_order(tmp_path):
+    result = run("higher_order", tmp_path)
+    assert_png(tmp_path / "newton_convergence.png")
+    assert_png(tmp_path / "tanh_derivatives.png")
+    assert_svg(tmp_path / "tanh_third_derivative.svg")
+    assert ">d3<" in (tmp_path / "tanh_third_derivative.svg").read_text()  # the named value is drawn
+    assert result["newton_final_slope"] < 1e-10           # Newton stopped at a stationary point ...
+    assert abs(result["newton_x"][-1] - result["x_star"]) < 1e-12   # ... the root of f' it aimed at
+    assert result["curvature_error"] < 1e-10              # the library's f'' equals 12x^2 - 6
+    digits = result["newton_digits"]
+    assert all(after > 1.8 * before for before, after in zip(digits[-4:], digits[-3:]))  # quadratic
+    assert result["descent_steps"] > 5 * (len(result["newton_x"]) - 1)  # gradient descent: linear
+    assert sorted(result["tanh_errors"]) == [1, 2, 3, 4, 5]
+    assert max(result["tanh_errors"].values()) < 1e-10    # repeated grad equals the closed forms
+    assert result["tanh_gradgradcheck"] is True
+    counts = [result["op_counts"][n] for n in sorted(result["op_counts"])]
+    assert counts == sorted(set(counts))                  # each derivative's graph is bigger
+    assert result["hvp_relative_error"] < 1e-6            # double backward equals finite differences

@@ -7,7 +7,7 @@ over random axes with or without keepdims, reshape, permute/transpose), each wit
 parameters that fit the shape the program has reached. Every program is run three ways:
 
 - on tinygrad_rnn tensors, compared with the same program run on NumPy arrays;
-- through ``tinygrad_rnn.gradcheck`` (central finite differences, float64);
+- through ``tinygrad_rnn.core.gradcheck`` (central finite differences, float64);
 - for the numerically "stable" ops, on logits up to +-1e4 in float32 and float64 with
   NumPy's floating-point errors turned into exceptions: no NaN/Inf may appear, forward
   or backward.

@@ -11,6 +11,7 @@ import pytest
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import nn, optim
+from tinygrad_rnn.core.autograd import backward_order
 from tinygrad_rnn.nn import functional as F
 
 
@@ -385,4 +386,4 @@ def test_the_graph_stays_walkable_after_backward():
     x = leaf([1.0, 2.0])
     y = (x.tanh() * 2).sum()
     y.backward()
-    assert [node.name for node in tg.autograd.backward_order(y.grad_fn)] == ["sum", "mul", "tanh"]
+    assert [node.name for node in backward_order(y.grad_fn)] == ["sum", "mul", "tanh"]

@@ -1,4 +1,5 @@
-"""Every primitive op's backward agrees with central finite differences (float64).
+"""Every primitive op's backward, and its backward's backward (``create_graph``), agrees
+with central finite differences (float64).
 
 Shapes for elementwise ops and reductions are drawn by hypothesis; values come from a
 numpy generator seeded by a hypothesis-drawn seed, shaped so that each op is
@@ -63,8 +64,10 @@ def leaf(values, device):
 
 
 def check(fn, *arrays, device):
-    """gradcheck ``fn`` at float64 leaves holding ``arrays``."""
+    """gradcheck and gradgradcheck ``fn`` at float64 leaves holding ``arrays``: the backward
+    formula, and the same formula recorded (create_graph) and differentiated again."""
     assert tg.gradcheck(fn, [leaf(a, device) for a in arrays]) is True
+    assert tg.gradgradcheck(fn, [leaf(a, device) for a in arrays]) is True
 
 
 # ---- elementwise functions of one tensor ------------------------------------------------

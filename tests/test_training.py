@@ -1,4 +1,4 @@
-"""tinygrad_rnn.train: bit-for-bit resume on CPU, run-setting checks, text checks, learning at all."""
+"""tinygrad_rnn.app.train: bit-for-bit resume on CPU, run-setting checks, text checks, learning at all."""
 from __future__ import annotations
 
 import os
@@ -7,9 +7,9 @@ import random
 import numpy as np
 import pytest
 
-import tinygrad_rnn.train as train_module
+import tinygrad_rnn.app.train as train_module
 from tinygrad_rnn import checkpoint
-from tinygrad_rnn.train import (RUN_SETTINGS, TrainConfig, TrainingError, flag, minimum_text_length,
+from tinygrad_rnn.app.train import (RUN_SETTINGS, TrainConfig, TrainingError, flag, minimum_text_length,
                                  resumed_config, train)
 
 

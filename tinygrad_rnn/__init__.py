@@ -9,15 +9,15 @@
 """
 from __future__ import annotations
 
-from .tensor import Tensor  # first: tensor.py pulls in the ops, which need Tensor defined
-from .autograd import Function, ShapeError
+from .core.tensor import Tensor  # first: tensor.py pulls in the ops, which need Tensor defined
+from .core.autograd import Function, ShapeError, grad
 from .backends import (available_devices, bool_, default_device, float16, float32, float64,
                        get_backend, int32, int64, manual_seed, set_default_device)
-from .factories import (arange, eye, from_numpy, full, ones, ones_like, rand, randint, randn,
+from .core.factories import (arange, eye, from_numpy, full, ones, ones_like, rand, randint, randn,
                         tensor, uniform, zeros, zeros_like)
-from .grad_mode import (detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad,
+from .core.grad_mode import (detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad,
                         set_detect_anomaly, set_grad_enabled)
-from .gradcheck import GradcheckError, gradcheck
+from .core.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .ops import (abs, cat, chunk, clip, exp, log, log_softmax, matmul, maximum, mean, minimum,
                   one_hot, relu, sigmoid, softmax, split, sqrt, stack, tanh, unbind, where)
 from .checkpoint import CheckpointError, load, save
@@ -26,7 +26,7 @@ from . import data, nn, optim, viz  # noqa: E402  (submodules, as tinygrad_rnn.n
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "tensor", "Function", "ShapeError", "gradcheck", "GradcheckError",
+    "Tensor", "tensor", "Function", "ShapeError", "grad", "gradcheck", "gradgradcheck", "GradcheckError",
     "save", "load", "CheckpointError", "nn", "optim", "data", "viz",
     "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
     "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",

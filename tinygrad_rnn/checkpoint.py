@@ -4,22 +4,44 @@ No pickle, ever: every leaf becomes a plain array, and a JSON description of the
 nesting (which keys, which kinds) is stored beside them, so ``load`` rebuilds the
 structure with ``allow_pickle=False``. Writes go to a temporary file in the same
 folder that is renamed over the target only when complete, so an interrupted save
-leaves the previous checkpoint intact.
+leaves the previous checkpoint intact. Tensors from any device are brought to the host
+first: the file format is NumPy's.
 """
 from __future__ import annotations
 
 import json
 import os
 import zipfile
-from typing import Any
+from typing import IO, Any
+
+import numpy
 
 from .backends import canonical_device, get_backend
-from .backends.npz import read_npz, write_npz
+from .core.tensor import Tensor
 from .files import write_atomically
-from .tensor import Tensor
 
 FORMAT = "tinygrad_rnn.checkpoint/1"
 _META_KEY = "__structure__"
+
+
+# ---- the file format: NumPy's .npz on the host, never pickled --------------------------------
+def write_npz(stream: IO[bytes], arrays: dict[str, Any]) -> None:
+    """Write host arrays (and strings, stored as 0-d unicode arrays) to an open binary stream."""
+    numpy.savez(stream, **{name: numpy.asarray(value) for name, value in arrays.items()})
+
+
+def read_npz(path: str) -> dict[str, Any]:
+    """Every array of an ``.npz`` file, read eagerly, with pickled objects refused.
+
+    Raises ``ValueError`` (also for truncated files) or ``OSError``.
+    """
+    loaded = numpy.load(path, allow_pickle=False)
+    if not isinstance(loaded, numpy.lib.npyio.NpzFile):
+        raise ValueError("a single .npy array, not an .npz archive")
+    with loaded as archive:
+        return {name: archive[name] for name in archive.files}
+
+
 _ZIP_MAGIC = b"PK\x03\x04"  # an .npz file is a zip archive, and a zip archive starts with these bytes
 _NPY_MAGIC = b"\x93NUMPY"   # a single array written by numpy.save
 

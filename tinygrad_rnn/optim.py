@@ -1,6 +1,7 @@
 """Optimizers (SGD, Adam, AdamW, RMSprop) and learning-rate schedules, with PyTorch's rules.
 
-An optimizer reads each parameter's ``.grad`` and updates ``.data`` in place. Its
+An optimizer reads each parameter's ``.grad`` and updates the parameter in place with the
+tensor's in-place methods (``p.sub_(...)`` under ``no_grad``), as PyTorch does. Its
 state (momentum buffers, moment estimates) is made from the parameters' own arrays,
 so it lives on the parameters' device. ``state_dict()`` holds only arrays and
 numbers, so ``tinygrad_rnn.save`` can write it without pickle.
@@ -10,7 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable
 
-from .tensor import Tensor
+from .core.grad_mode import no_grad
+from .core.tensor import Tensor
 
 
 class Optimizer:
@@ -47,14 +49,14 @@ class Optimizer:
                 else:
                     p.grad = Tensor._wrap(p.backend.xp.zeros_like(p.data), p.backend)
 
+    @no_grad()
     def step(self) -> None:
-        """Update every parameter that has a gradient."""
+        """Update every parameter that has a gradient, in place (its version counter moves on,
+        so a graph that saved the old values can no longer be used)."""
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
-                    continue
-                self.update(p, p.grad.data, self.state.setdefault(p, {}), group)
-                p._version[0] += 1  # graphs that saved the old values can no longer be used
+                if p.grad is not None:
+                    self.update(p, p.grad.data, self.state.setdefault(p, {}), group)
 
     def update(self, p: Tensor, grad: Any, state: dict, group: dict) -> None:
         raise NotImplementedError  # abstract: each optimizer's rule
@@ -130,7 +132,7 @@ class SGD(Optimizer):
                 buffer *= momentum
                 buffer += (1 - group["dampening"]) * grad
             grad = grad + momentum * buffer if group["nesterov"] else buffer
-        p.data -= group["lr"] * grad
+        p.sub_(group["lr"] * grad)
 
 
 class Adam(Optimizer):
@@ -148,7 +150,7 @@ class Adam(Optimizer):
     def update(self, p: Tensor, grad: Any, state: dict, group: dict) -> None:
         lr, (beta1, beta2), eps, decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         if decay and self.decoupled_weight_decay:
-            p.data *= 1 - lr * decay                        # AdamW: shrink the weights directly
+            p.mul_(1 - lr * decay)                          # AdamW: shrink the weights directly
         elif decay:
             grad = grad + decay * p.data                    # Adam: L2 penalty through the gradient
         if not state:
@@ -162,7 +164,7 @@ class Adam(Optimizer):
         v *= beta2
         v += (1 - beta2) * grad * grad                      # v_t = b2 v + (1 - b2) g^2
         denominator = p.backend.xp.sqrt(v) / math.sqrt(1 - beta2 ** t) + eps
-        p.data -= (lr / (1 - beta1 ** t)) * m / denominator  # p -= lr m^ / (sqrt(v^) + eps)
+        p.sub_((lr / (1 - beta1 ** t)) * m / denominator)   # p -= lr m^ / (sqrt(v^) + eps)
 
 
 class AdamW(Adam):
@@ -212,9 +214,9 @@ class RMSprop(Optimizer):
             buffer = state["momentum_buffer"]
             buffer *= group["momentum"]
             buffer += grad / rms
-            p.data -= group["lr"] * buffer
+            p.sub_(group["lr"] * buffer)
         else:
-            p.data -= group["lr"] * grad / rms
+            p.sub_(group["lr"] * grad / rms)
 
 
 class LRScheduler:

@@ -11,7 +11,7 @@ import os
 from typing import Any, Iterator, Sequence
 
 from ..backends import NumpyBackend, get_backend
-from ..tensor import Tensor
+from ..core.tensor import Tensor
 
 CORPUS_PATH = os.path.join(os.path.dirname(__file__), "corpus.txt")
 

@@ -5,8 +5,8 @@ Names, shapes and defaults follow ``torch.nn`` so that weights and habits carry 
 from . import functional, init, utils
 from .cells import GRUCell, LSTMCell, RNNCell
 from .layers import Dropout, Embedding, Linear
-from .module import Module, ModuleList, Parameter, Sequential
+from .module import Module, ModuleDict, ModuleList, Parameter, Sequential
 from .recurrent import GRU, LSTM, RNN
 
-__all__ = ["Module", "ModuleList", "Sequential", "Parameter", "Linear", "Embedding", "Dropout",
+__all__ = ["Module", "ModuleDict", "ModuleList", "Sequential", "Parameter", "Linear", "Embedding", "Dropout",
            "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "functional", "init", "utils"]

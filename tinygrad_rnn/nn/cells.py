@@ -23,8 +23,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..factories import zeros
-from ..tensor import Tensor
+from ..core.factories import zeros
+from ..core.tensor import Tensor
 from ..viz import name
 from . import init
 from .module import Module, Parameter

@@ -1,20 +1,22 @@
 """Weight initialisers, PyTorch's names: each fills a tensor in place and returns it.
 
 They draw from the tensor's device generator (``tinygrad_rnn.manual_seed`` makes
-them reproducible) and record nothing on the tape.
+them reproducible), write with the tensor's in-place methods and record nothing on the tape.
 """
 from __future__ import annotations
 
 import math
+from typing import Any
 
-from ..factories import randn, uniform
-from ..tensor import Tensor
+from ..core.factories import randn, uniform
+from ..core.grad_mode import no_grad
+from ..core.tensor import Tensor
 
 
-def _fill(tensor: Tensor, values: Tensor) -> Tensor:
-    tensor.data[...] = values.data.astype(tensor.dtype)
-    tensor._version[0] += 1
-    return tensor
+@no_grad()
+def _fill(tensor: Tensor, values: Any) -> Tensor:
+    """Write ``values`` into ``tensor`` in place (cast to its dtype; the version moves on)."""
+    return tensor.copy_(values)
 
 
 def _fans(tensor: Tensor) -> tuple[int, int]:
@@ -32,16 +34,12 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     """Fill with samples from N(mean, std^2)."""
-    sample = randn(tensor.shape, dtype=tensor.dtype, device=tensor.device)
-    sample.data *= std
-    sample.data += mean
-    return _fill(tensor, sample)
+    return _fill(tensor, randn(tensor.shape, dtype=tensor.dtype, device=tensor.device) * std + mean)
 
 
+@no_grad()
 def constant_(tensor: Tensor, value: float) -> Tensor:
-    tensor.data[...] = value
-    tensor._version[0] += 1
-    return tensor
+    return tensor.fill_(value)
 
 
 def zeros_(tensor: Tensor) -> Tensor:
@@ -76,6 +74,4 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     q *= xp.sign(xp.diagonal(r))  # make the decomposition unique (uniform over orthogonal matrices)
     if rows < cols:
         q = q.T
-    tensor.data[...] = (gain * q).reshape(tensor.shape).astype(tensor.dtype)
-    tensor._version[0] += 1
-    return tensor
+    return _fill(tensor, (gain * q).reshape(tensor.shape))

@@ -4,9 +4,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..autograd import check_same_device
-from ..factories import zeros
-from ..tensor import Tensor
+from ..core.autograd import check_same_device
+from ..core.factories import zeros
+from ..core.tensor import Tensor
 from . import functional as F
 from . import init
 from .module import Module, Parameter

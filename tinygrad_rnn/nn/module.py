@@ -10,8 +10,8 @@ from collections import OrderedDict
 from typing import Any, Iterable, Iterator, NamedTuple
 
 from ..backends import device_and_dtype
-from ..grad_mode import no_grad
-from ..tensor import Tensor
+from ..core.grad_mode import no_grad
+from ..core.tensor import Tensor
 
 
 class Parameter(Tensor):
@@ -144,10 +144,7 @@ class Module:
         with no_grad():
             for name, param in own.items():
                 if name in state_dict:
-                    value = state_dict[name]
-                    value = value.data if isinstance(value, Tensor) else value
-                    param.data[...] = param.backend.asarray(value, dtype=param.dtype)
-                    param._version[0] += 1
+                    param.copy_(state_dict[name])
         return IncompatibleKeys(missing, unexpected)
 
     # ---- modes, gradients, devices and dtypes ------------------------------------------
@@ -229,6 +226,48 @@ class ModuleList(Module):
 
     def __iter__(self) -> Iterator[Module]:
         return iter(list(self._modules.values()))
+
+
+class ModuleDict(Module):
+    """Modules by name, registered in insertion order: ``ModuleDict({"lstm": LSTM(3, 4)})``."""
+
+    def __init__(self, modules: Any = None) -> None:
+        super().__init__()
+        self.update(modules or {})
+
+    def update(self, modules: Any) -> None:
+        for name, module in (modules.items() if hasattr(modules, "items") else modules):
+            self[name] = module
+
+    def __getitem__(self, name: str) -> Module:
+        return self._modules[name]
+
+    def __setitem__(self, name: str, module: Module) -> None:
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleDict: {name!r} must be a Module, got {type(module).__name__}")
+        setattr(self, name, module)
+
+    def __delitem__(self, name: str) -> None:
+        del self._modules[name]
+        object.__delattr__(self, name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._modules
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._modules))
+
+    def keys(self) -> list[str]:
+        return list(self._modules)
+
+    def values(self) -> list[Module]:
+        return list(self._modules.values())
+
+    def items(self) -> list[tuple[str, Module]]:
+        return list(self._modules.items())
 
 
 class Sequential(ModuleList):

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..factories import zeros
+from ..core.factories import zeros
 from ..viz import scope
 from ..ops import cat, stack
-from ..tensor import Tensor
+from ..core.tensor import Tensor
 from . import functional as F
 from .cells import (GRU_CELL, LSTM_CELL, CellType, add_recurrent_weights, cell_type_for, check_input_dtype,
                     check_state_tuple, project_input)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..tensor import Tensor
+from ..core.tensor import Tensor
 from .arithmetic import add, div, matmul, mul, neg, pow, sub
 from .convert import cast, clone, to_device
 from .reduce import (ValuesIndices, amax, amin, argmax, argmin, log_softmax, max, mean, min, softmax,

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..autograd import Function, ShapeError
-from ..dtypes import DEFAULT_FLOAT, is_floating
-from ..tensor import Tensor
+from ..core.autograd import Function, ShapeError
+from ..core.dtypes import DEFAULT_FLOAT, is_floating
+from ..core.tensor import Tensor
 from .common import sum_to
 from .convert import as_tensor, operands
 

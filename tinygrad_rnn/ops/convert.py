@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..autograd import Function
+from ..core.autograd import Function
 from ..backends import get_backend
-from ..dtypes import DEFAULT_FLOAT, is_floating, result_type, scalar_dtype
-from ..tensor import Tensor
+from ..core.dtypes import DEFAULT_FLOAT, is_floating, result_type, scalar_dtype
+from ..core.tensor import Tensor
 
 
 class Cast(Function):

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .. import grad_mode
-from ..autograd import Function, ShapeError
-from ..dtypes import can_cast
-from ..tensor import Tensor
+from ..core import grad_mode
+from ..core.autograd import Function, ShapeError
+from ..core.dtypes import can_cast
+from ..core.tensor import Tensor
 from .common import sum_to
 from .convert import cast
 

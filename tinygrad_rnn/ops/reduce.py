@@ -8,9 +8,9 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-from ..autograd import Function
-from ..dtypes import is_floating
-from ..tensor import Tensor
+from ..core.autograd import Function
+from ..core.dtypes import is_floating
+from ..core.tensor import Tensor
 from .arithmetic import mul
 from .common import pick_axis, pick_keepdims
 from .shape import gather, squeeze

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..autograd import Function, ShapeError, check_same_device
-from ..tensor import Tensor
+from ..core.autograd import Function, ShapeError, check_same_device
+from ..core.tensor import Tensor
 from .common import pick_axis, shape_arg, sum_to
 from .convert import operands
 from .inplace import as_views

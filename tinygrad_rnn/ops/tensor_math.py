@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..tensor import Tensor
+from ..core.tensor import Tensor
 from . import shape as shapes
 from . import unary
 
@@ -22,7 +22,7 @@ exp, log, sqrt, tanh, sign, abs, maximum, minimum, where = (
 
 def zeros_like(x: Tensor, shape: Sequence[int] | None = None) -> Tensor:
     """Zeros with ``x``'s dtype and device, and its shape unless ``shape`` is given (NumPy's)."""
-    from ..factories import zeros  # the factories import the ops: imported on first use
+    from ..core.factories import zeros  # the factories import the ops: imported on first use
 
     return zeros(tuple(x.shape if shape is None else shape), dtype=x.dtype, device=x.device)
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..autograd import Function, ShapeError, check_same_device
-from ..tensor import Tensor
+from ..core.autograd import Function, ShapeError, check_same_device
+from ..core.tensor import Tensor
 from .common import sum_to
 from .convert import as_tensor, floating, operands
 

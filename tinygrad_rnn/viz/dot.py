@@ -24,8 +24,8 @@ import math
 import warnings
 from typing import TYPE_CHECKING, Any, Iterable
 
-from ..autograd import Function
-from ..tensor import Tensor
+from ..core.autograd import Function
+from ..core.tensor import Tensor
 from .record import BackwardRecord, info, record_for
 
 if TYPE_CHECKING:

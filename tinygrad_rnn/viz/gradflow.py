@@ -12,7 +12,7 @@ import math
 from typing import Any, Mapping, Sequence
 
 from ..backends import get_backend
-from ..tensor import Tensor
+from ..core.tensor import Tensor
 from .record import info, record_for
 
 

@@ -18,8 +18,8 @@ import threading
 import weakref
 from typing import Any, Sequence
 
-from ..autograd import Function, Observer, add_observer, run_backward
-from ..tensor import Tensor
+from ..core.autograd import Function, Observer, add_observer, run_backward
+from ..core.tensor import Tensor
 
 
 class NodeInfo:

@@ -15,7 +15,7 @@ import sysconfig
 from typing import Any
 
 from ..files import write_atomically
-from ..tensor import Tensor
+from ..core.tensor import Tensor
 from .dot import to_dot
 
 FORMATS = ("svg", "png", "pdf")

@@ -237,7 +237,7 @@ def _differentiate(node: Function, output_grads: list, create_graph: bool) -> tu
     tensors (``self.saved`` and ``self.xp`` then hold tensors and the library's ops), so
     the gradient computation is itself recorded."""
     if create_graph:
-        from .ops import tensor_math  # the ops import this module: imported on first use
+        from ..ops import tensor_math  # the ops import this module: imported on first use
 
         arrays, xp = node.saved, node.xp
         node.saved, node.xp = node.saved_tensors(), tensor_math

@@ -18,15 +18,15 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator
 
-from . import checkpoint, optim
-from .backends import manual_seed
-from .data import SequenceBatcher, Vocabulary, load_corpus
-from .files import require_folder
-from .grad_mode import no_grad
+from .. import checkpoint, optim
+from ..backends import manual_seed
+from ..data import SequenceBatcher, Vocabulary, load_corpus
+from ..files import require_folder
+from ..core.grad_mode import no_grad
 from .models import CELLS, CharRNN, detach_state, generate
-from .nn.functional import cross_entropy
-from .nn.utils import clip_grad_norm_
-from .tensor import Tensor
+from ..nn.functional import cross_entropy
+from ..nn.utils import clip_grad_norm_
+from ..core.tensor import Tensor
 
 OPTIMIZERS = {"sgd": optim.SGD, "adam": optim.Adam, "adamw": optim.AdamW, "rmsprop": optim.RMSprop}
 # The settings that define a run. Every checkpoint records them (with the data file and the

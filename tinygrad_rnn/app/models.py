@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .grad_mode import no_grad
-from .nn import GRU, LSTM, RNN, Embedding, Linear, Module
-from .tensor import Tensor
+from ..core.grad_mode import no_grad
+from ..nn import GRU, LSTM, RNN, Embedding, Linear, Module
+from ..core.tensor import Tensor
 
 CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 

@@ -11,7 +11,7 @@ import weakref
 from typing import Any
 
 from . import grad_mode
-from .backends import Backend, device_and_dtype, format_array, get_backend
+from ..backends import Backend, device_and_dtype, format_array, get_backend
 
 
 class Tensor:
@@ -464,6 +464,6 @@ class Tensor:
 
 
 # imported last: the ops and the tape build Tensors, so Tensor must exist first
-from . import ops  # noqa: E402
+from .. import ops  # noqa: E402
 from .autograd import accumulate_grad, initial_grads, run_backward  # noqa: E402
-from .ops import inplace  # noqa: E402
+from ..ops import inplace  # noqa: E402

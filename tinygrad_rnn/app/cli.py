@@ -12,18 +12,18 @@ import shlex
 import sys
 from typing import Sequence
 
-from .backends import manual_seed
-from .checkpoint import CheckpointError
-from .files import require_folder
+from ..backends import manual_seed
+from ..checkpoint import CheckpointError
+from ..files import require_folder
 from .train import (OPTIMIZERS, TrainConfig, TrainingError, build_model, load_checkpoint, resumed_config,
                     sample_text, train)
 from .models import CELLS
-from .data import Vocabulary, load_corpus
-from .factories import randn, zeros
-from .nn import Linear
-from .nn.functional import cross_entropy, mse_loss
-from .tensor import Tensor
-from .viz import render
+from ..data import Vocabulary, load_corpus
+from ..core.factories import randn, zeros
+from ..nn import Linear
+from ..nn.functional import cross_entropy, mse_loss
+from ..core.tensor import Tensor
+from ..viz import render
 
 DEMO_STEPS = 500  # about a minute on 2 CPU cores
 DEFAULTS = TrainConfig()  # for --help: the training defaults are written once, in TrainConfig

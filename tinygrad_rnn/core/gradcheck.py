@@ -1,4 +1,5 @@
-"""``gradcheck``: compare backward's gradients with central finite differences.
+"""``gradcheck`` and ``gradgradcheck``: compare backward's gradients (and the gradients of
+those gradients) with central finite differences.
 
 The function's outputs are reduced to one scalar with fixed pseudo-random weights,
 L = sum_k <w_k, out_k>, so one backward gives dL/dx for every input; each element
@@ -9,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from .grad_mode import no_grad
+from .autograd import grad
+from .grad_mode import enable_grad, no_grad
 from .tensor import Tensor
 
 
@@ -38,13 +40,9 @@ def _to_float64(inputs: list) -> list:
 
 def _scalar_objective(fn: Callable, inputs: list) -> Tensor:
     """sum_k <w_k, out_k> with fixed weights, so every output element is checked."""
-    outputs = fn(*inputs)
-    outputs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
     total = None
-    for k, out in enumerate(o for o in outputs if isinstance(o, Tensor) and o.dtype.kind == "f"):
-        xp = out.backend.xp
-        weights = xp.sin(xp.arange(out.size, dtype="float64") * 1.618 + 0.5 + k).reshape(out.shape)
-        term = (out * Tensor._wrap(weights, out.backend)).sum()
+    for k, out in enumerate(_float_outputs(fn(*inputs))):
+        term = (out * _fixed_weights(out, k)).sum()
         total = term if total is None else total + term
     if total is None:
         raise ValueError("gradcheck: fn returned no floating-point tensor to differentiate")
@@ -134,6 +132,48 @@ def _check_directions(fn: Callable, inputs: list, checked: list, analytic: dict,
                 f"gradcheck: directional derivative {k} disagrees: analytic {predicted:.10g}, "
                 f"numeric {numeric:.10g}")
     return True
+
+
+def gradgradcheck(fn: Callable[..., Any], inputs: Any, grad_outputs: Any = None, eps: float = 1e-6,
+                  atol: float = 1e-5, rtol: float = 1e-3) -> bool:
+    """Check ``fn``'s second derivatives against finite differences.
+
+    The first derivatives ``d <fn(inputs), v> / d inputs`` are computed with
+    ``create_graph=True`` (``v`` is ``grad_outputs``, fixed pseudo-random float64 tensors by
+    default), which makes them a function of the inputs and of ``v`` with a graph of its
+    own; ``gradcheck`` then differentiates that function by backward and by finite
+    differences. Returns True, or raises ``GradcheckError``.
+    """
+    inputs = _to_float64(_as_inputs(inputs))
+    wanted = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    if not wanted:
+        raise ValueError("gradgradcheck: no input requires grad; pass tensors with requires_grad=True")
+    outputs = _float_outputs(fn(*inputs))
+    if grad_outputs is None:
+        grad_outputs = [_fixed_weights(out, k).requires_grad_(True) for k, out in enumerate(outputs)]
+    grad_outputs = _to_float64(_as_inputs(grad_outputs))
+
+    def first_derivatives(*args: Any) -> tuple:
+        xs, vs = args[:len(inputs)], args[len(inputs):]
+        with enable_grad():  # gradcheck evaluates under no_grad; these need a graph
+            grads = grad(_float_outputs(fn(*xs)), [xs[i] for i in wanted], grad_outputs=list(vs),
+                         create_graph=True, allow_unused=True)
+        return tuple(g if g is not None else Tensor._wrap(xs[i].backend.xp.zeros_like(xs[i].data), xs[i].backend)
+                     for g, i in zip(grads, wanted))
+
+    return gradcheck(first_derivatives, list(inputs) + list(grad_outputs), eps, atol, rtol)
+
+
+def _float_outputs(outputs: Any) -> list:
+    outputs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
+    return [o for o in outputs if isinstance(o, Tensor) and o.dtype.kind == "f"]
+
+
+def _fixed_weights(out: Tensor, k: int) -> Tensor:
+    """Pseudo-random float64 weights shaped like ``out``, the same every time."""
+    xp = out.backend.xp
+    weights = xp.sin(xp.arange(out.size, dtype="float64") * 1.618 + 0.5 + k).reshape(out.shape)
+    return Tensor._wrap(weights, out.backend)
 
 
 def _unravel(flat_index: int, shape: Sequence[int]) -> tuple:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .backends import get_backend
-from .ops.common import shape_arg
+from ..backends import get_backend
+from ..ops.common import shape_arg
 from .tensor import Tensor
 
 DEFAULT_FLOAT = "float32"
