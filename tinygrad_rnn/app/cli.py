@@ -140,7 +140,7 @@ def run_demo(args: argparse.Namespace) -> None:
     text = load_corpus()
     vocab = Vocabulary.from_text(text)
     manual_seed(config.seed)
-    untrained = build_model(vars(config), len(vocab), config.device)
+    untrained = build_model(config, len(vocab))
     print(f"Training a {config.hidden}-unit character LSTM on the bundled Shakespeare "
           f"({len(text):,} characters, {len(vocab)} symbols) for {config.steps} steps.")
     print("\nBefore training:\n" + sample_text(untrained, vocab, "ROMEO:", 160) + "\n")
@@ -227,7 +227,7 @@ def run_sample(args: argparse.Namespace) -> None:
         raise TrainingError(f"--temperature must be positive, got {args.temperature}")
     saved = load_checkpoint(args.checkpoint, args.device)
     vocab = Vocabulary(saved["vocab"])
-    model = build_model(saved["config"], len(vocab), args.device)
+    model = build_model(TrainConfig(**{**saved["config"], "device": args.device}), len(vocab))
     try:
         model.load_state_dict(saved["model"])
     except RuntimeError as error:

@@ -191,9 +191,9 @@ def resumed_config(path: str | None, given: dict[str, Any]) -> TrainConfig:
     return TrainConfig(**{**saved, **given, "checkpoint": path, "resume": True})
 
 
-def build_model(config: dict, vocab_size: int, device: str) -> CharRNN:
-    return CharRNN(vocab_size, config["hidden"], config["layers"], config["cell"], config["dropout"],
-                   device=device)
+def build_model(config: TrainConfig, vocab_size: int) -> CharRNN:
+    """The model a run trains: a CharRNN with the run's cell, size, layers and dropout, on its device."""
+    return CharRNN(vocab_size, config.hidden, config.layers, config.cell, config.dropout, device=config.device)
 
 
 def _loss(model: CharRNN, x: Tensor, y: Tensor, state: Any) -> tuple[Tensor, Any]:
@@ -240,7 +240,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
     start = int(resumed["step"]) if resumed is not None else 0
     _check_steps_left(config, start)
     manual_seed(config.seed)
-    model = build_model(asdict(config), len(vocab), config.device)
+    model = build_model(config, len(vocab))
     optimizer = OPTIMIZERS[config.optim](model.parameters(), lr=config.lr)
     result = TrainResult(model, vocab)
     state = None
