@@ -10,7 +10,8 @@
 from __future__ import annotations
 
 from .core.tensor import Tensor  # first: tensor.py pulls in the ops, which need Tensor defined
-from .core.autograd import Function, ShapeError, grad
+from .core.autograd import Function, ShapeError
+from .core.grad import grad
 from .backends import (available_devices, bool_, default_device, float16, float32, float64,
                        get_backend, int32, int64, manual_seed, set_default_device)
 from .core.factories import (arange, eye, from_numpy, full, ones, ones_like, rand, randint, randn,

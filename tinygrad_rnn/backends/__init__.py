@@ -96,6 +96,13 @@ def available_devices() -> list[str]:
     return devices
 
 
+def device_mismatch(op: str, tensors: Any) -> RuntimeError:
+    """The error for an op given tensors on different devices: it names the op and the devices."""
+    devices = " and ".join(dict.fromkeys(t.device for t in tensors))
+    return RuntimeError(f"{op}: expected all tensors on the same device, got {devices}; "
+                        f"move them first, e.g. tensor.to({tensors[0].device!r})")
+
+
 def manual_seed(seed: int) -> None:
     """Seed the random generator of every device, now and for devices used later."""
     _seed[0] = int(seed)
@@ -134,6 +141,6 @@ if os.environ.get("TINYGRAD_RNN_DEVICE"):
 
 __all__ = [
     "Backend", "NumpyBackend", "register_backend", "get_backend", "available_devices",
-    "canonical_device", "device_and_dtype", "format_array", "manual_seed", "set_default_device", "default_device",
+    "canonical_device", "device_and_dtype", "device_mismatch", "format_array", "manual_seed", "set_default_device", "default_device",
     "float16", "float32", "float64", "int32", "int64", "bool_",
 ]

@@ -25,6 +25,7 @@ import gc
 import re
 from typing import Any, Iterator, Sequence
 
+from ..backends import device_mismatch
 from . import grad_mode
 from .tensor import Tensor
 
@@ -90,7 +91,7 @@ class Function:
         node.xp, node.saved = backend.xp, ()
         for t in inputs:
             if t.backend is not backend:
-                raise _device_mismatch(cls, inputs)
+                raise device_mismatch(op_name(cls), inputs)
         edges = tuple([t._edge() for t in inputs])
         node.needs_input_grad = needs = tuple([edge is not None for edge in edges])
         results, several = _run_forward(node, inputs, params)
@@ -189,7 +190,7 @@ def _walk(roots: Sequence[Tensor], grads: Sequence[Any], retain_graph: bool, cre
         else:  # grad() of a tensor computed in the graph: its gradient is the sum arriving here
             for tensor in wanted.values():
                 if tensor.grad_fn is node:
-                    _add(found, id(tensor), output_grads[tensor._out_index], node.backend)
+                    found[id(tensor)] = _sum(found.get(id(tensor)), output_grads[tensor._out_index], node.backend)
         input_grads = _differentiate(node, output_grads, create_graph)  # the chain rule
         for observer in observers:
             observer.visit(node, output_grads, input_grads)
@@ -215,16 +216,12 @@ def _send(edge: tuple | None, grad: Any, pending: dict, wanted: dict | None, fou
     elif wanted is None:
         accumulate_grad(target, grad, create_graph)
     elif id(target) in wanted:
-        _add(found, id(target), grad, target.backend)
+        found[id(target)] = _sum(found.get(id(target)), grad, target.backend)
 
 
 def _sum(total: Any, grad: Any, backend: Any) -> Any:
     """total + grad as a new value (a gradient may be shared: never change one in place)."""
     return grad if total is None else _arrays_only(total + grad, backend)
-
-
-def _add(found: dict, key: int, grad: Any, backend: Any) -> None:
-    found[key] = _sum(found.get(key), grad, backend)
 
 
 def _arrays_only(value: Any, backend: Any) -> Any:
@@ -243,7 +240,7 @@ def _differentiate(node: Function, output_grads: list, create_graph: bool) -> tu
         node.saved, node.xp = node.saved_tensors(), tensor_math
         try:
             with grad_mode.enable_grad():
-                grads = node.backward(*[_as_tensor(g, node) for g in output_grads])
+                grads = node.backward(*[as_tensor(g, node) for g in output_grads])
         finally:
             node.saved, node.xp = arrays, xp
     else:
@@ -252,7 +249,8 @@ def _differentiate(node: Function, output_grads: list, create_graph: bool) -> tu
     grads = tuple([g if g is None or isinstance(g, (ndarray, Tensor)) else node.backend.array_of(g)
                    for g in (grads if type(grads) is tuple else (grads,))])  # NumPy's 0-d scalars: arrays
     if grad_mode.is_anomaly_enabled():
-        _check_finite(node, "backward", grads, [g for g in output_grads if g is not None])
+        arrays = lambda values: [v.data if isinstance(v, Tensor) else v for v in values]  # noqa: E731
+        grad_mode.check_finite(node, "backward", arrays(grads), arrays(output_grads))
     return grads
 
 
@@ -295,67 +293,7 @@ def _check_usable(node: Function) -> None:
                                "(a = a + b instead of a.add_(b)) or clone() it before modifying")
 
 
-# ---- grad(): gradients of chosen tensors, PyTorch's torch.autograd.grad -------------------------
-def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
-         grad_outputs: Any = None, retain_graph: bool | None = None, create_graph: bool = False,
-         allow_unused: bool = False) -> tuple:
-    """The gradients of ``outputs`` with respect to each of ``inputs``, as a tuple.
-
-    ``grad_outputs`` weights each output (needed for outputs with more than one element);
-    nothing is added to any ``.grad``. With ``create_graph`` the gradients carry a graph of
-    their own, so they can be differentiated again (second derivatives, gradient
-    penalties, Hessian-vector products). ``retain_graph`` defaults to ``create_graph``.
-    An input the outputs do not depend on raises, unless ``allow_unused`` (then None).
-    """
-    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    for t in inputs:
-        if not t.requires_grad:
-            raise RuntimeError("grad: one of the inputs does not require grad; create it with "
-                               "requires_grad=True")
-    if grad_outputs is None or isinstance(grad_outputs, Tensor):
-        grad_outputs = [grad_outputs] * len(outputs)
-    if len(grad_outputs) != len(outputs):
-        raise ValueError(f"grad: {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
-    grads = initial_grads("grad", outputs, list(grad_outputs), create_graph)
-    retain_graph = create_graph if retain_graph is None else retain_graph
-    found = run_backward(outputs, grads, retain_graph, create_graph, inputs)
-    result = []
-    for t in inputs:
-        g = found.get(id(t))
-        if g is None and not allow_unused:
-            raise RuntimeError("grad: one of the inputs was not used to compute the outputs; pass "
-                               "allow_unused=True to get None for it")
-        result.append(g if g is None or isinstance(g, Tensor) else Tensor._wrap(g, t.backend))
-    return tuple(result)
-
-
-def initial_grads(op: str, outputs: list, grad_outputs: list, create_graph: bool) -> list:
-    """The gradient each output starts with: its entry of ``grad_outputs`` (a tensor, array
-    or list), or 1 for a one-element output whose entry is None."""
-    grads = []
-    for out, g in zip(outputs, grad_outputs):
-        if not out.requires_grad:
-            raise RuntimeError(f"{op}: a tensor that does not require grad has no graph to go back "
-                               "through; create the leaves with requires_grad=True (and not under no_grad())")
-        if g is None:
-            if out.data.size != 1:
-                raise RuntimeError(f"{op}: grad can be implicitly created only for tensors with one "
-                                   f"element, but this one has shape {out.shape}; pass a gradient of the "
-                                   "same shape, or reduce first (loss.sum(), loss.mean())")
-            g = out.backend.xp.ones_like(out.data)
-        elif isinstance(g, Tensor):
-            g = g if create_graph else g.data
-        else:
-            g = out.backend.asarray(g, out.dtype)
-        if tuple(g.shape) != out.shape:
-            raise ValueError(f"{op}: the gradient has shape {tuple(g.shape)} but the tensor has shape "
-                             f"{out.shape}")
-        grads.append(_as_tensor(g, out) if create_graph else g)
-    return grads
-
-
-# ---- observers, anomaly mode, small helpers ---------------------------------------------------------
+# ---- observers and small helpers ---------------------------------------------------------
 class Observer:
     """Something that watches the tape (the graph pictures do): subclass it and register an
     instance with ``add_observer``. ``recorded(node, outputs)`` is called when an op is
@@ -421,7 +359,7 @@ def _run_forward(node: Function, inputs: tuple, params: dict) -> tuple[tuple, bo
             break
     if grad_mode._mode.anomaly:
         node.creation_stack = grad_mode.creation_site()
-        _check_finite(node, "forward", results, arrays)
+        grad_mode.check_finite(node, "forward", results, arrays)
     return results, several
 
 
@@ -443,30 +381,5 @@ def _sources(saved: tuple, inputs: tuple, outputs: tuple) -> tuple[tuple, tuple]
     return tuple(sources), tuple(versions)
 
 
-def _as_tensor(grad: Any, like: Any) -> Any:
+def as_tensor(grad: Any, like: Any) -> Any:
     return grad if grad is None or isinstance(grad, Tensor) else Tensor._wrap(grad, like.backend)
-
-
-def _check_finite(node: Function, phase: str, results: Sequence, inputs: Sequence) -> None:
-    """Anomaly mode: raise if ``results`` hold NaN/Inf although every input was finite."""
-    xp = node.backend.xp
-    arrays = lambda values: [v.data if isinstance(v, Tensor) else v for v in values if v is not None]  # noqa: E731
-    finite = lambda a: a.dtype.kind not in "fc" or bool(xp.isfinite(a).all())  # noqa: E731
-    if all(finite(r) for r in arrays(results)) or not all(finite(a) for a in arrays(inputs)):
-        return
-    where = "".join(getattr(node, "creation_stack", None) or ["  (created outside anomaly mode)\n"])
-    raise RuntimeError(f"{node.name}: {phase} produced NaN or Inf from finite inputs. The op was "
-                       f"created here:\n{where}")
-
-
-def _device_mismatch(cls: type | str, inputs: tuple) -> RuntimeError:
-    devices = " and ".join(dict.fromkeys(t.device for t in inputs))
-    name = cls if isinstance(cls, str) else op_name(cls)
-    return RuntimeError(f"{name}: expected all tensors on the same device, got {devices}; "
-                        f"move them first, e.g. tensor.to({inputs[0].device!r})")
-
-
-def check_same_device(op: str, *tensors: Tensor) -> None:
-    """For ops that take non-differentiable tensors (targets, ids, indices) beside their inputs."""
-    if any(t.backend is not tensors[0].backend for t in tensors):
-        raise _device_mismatch(op, tensors)

@@ -9,7 +9,7 @@ import functools
 import os
 import threading
 import traceback
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -107,6 +107,17 @@ class detect_anomaly(_ModeContext):
     """
 
     flag, value = "anomaly", True
+
+
+def check_finite(node: Any, phase: str, results: Sequence, inputs: Sequence) -> None:
+    """Anomaly mode: raise if the arrays ``results`` hold NaN/Inf although every input was finite."""
+    xp = node.backend.xp
+    finite = lambda a: a is None or a.dtype.kind not in "fc" or bool(xp.isfinite(a).all())  # noqa: E731
+    if all(finite(r) for r in results) or not all(finite(a) for a in inputs):
+        return
+    where = "".join(getattr(node, "creation_stack", None) or ["  (created outside anomaly mode)\n"])
+    raise RuntimeError(f"{node.name}: {phase} produced NaN or Inf from finite inputs. The op was "
+                       f"created here:\n{where}")
 
 
 def creation_site() -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
-from .autograd import grad
+from .grad import grad
 from .grad_mode import enable_grad, no_grad
 from .tensor import Tensor
 

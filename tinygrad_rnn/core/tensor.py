@@ -465,5 +465,6 @@ class Tensor:
 
 # imported last: the ops and the tape build Tensors, so Tensor must exist first
 from .. import ops  # noqa: E402
-from .autograd import accumulate_grad, initial_grads, run_backward  # noqa: E402
+from .autograd import accumulate_grad, run_backward  # noqa: E402
+from .grad import initial_grads  # noqa: E402
 from ..ops import inplace  # noqa: E402

@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from .. import ops
-from ..core.autograd import check_same_device
 from ..core.factories import rand
 from ..ops import log_softmax, softmax
 from ..core.tensor import Tensor
+from ..ops.common import check_same_device
 
 __all__ = ["linear", "dropout", "softmax", "log_softmax", "nll_loss", "cross_entropy",
            "mse_loss", "binary_cross_entropy_with_logits"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..core.autograd import check_same_device
 from ..core.factories import zeros
 from ..core.tensor import Tensor
+from ..ops.common import check_same_device
 from . import functional as F
 from . import init
 from .module import Module, Parameter

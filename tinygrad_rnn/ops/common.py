@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..backends import device_mismatch
 from ..core.tensor import Tensor
 
 
@@ -37,6 +38,12 @@ def tensors(a: Any, b: Any) -> tuple[Tensor, Tensor]:
     elif b_float and not a_float:
         a = Tensor._wrap(a.data.astype(b.data.dtype), a.backend)
     return a, b
+
+
+def check_same_device(op: str, *tensors: Tensor) -> None:
+    """For ops that take non-differentiable tensors (targets, ids, indices) beside their inputs."""
+    if any(t.backend is not tensors[0].backend for t in tensors):
+        raise device_mismatch(op, tensors)
 
 
 def sum_to(grad: Any, shape: tuple) -> Any:

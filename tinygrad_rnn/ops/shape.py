@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..core.autograd import Function, ShapeError, check_same_device
+from ..core.autograd import Function, ShapeError
 from ..core.tensor import Tensor
-from .common import pick_axis, shape_arg, sum_to
+from .common import check_same_device, pick_axis, shape_arg, sum_to
 from .convert import operands
 from .inplace import as_views
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.autograd import Function, ShapeError, check_same_device
+from ..core.autograd import Function, ShapeError
 from ..core.tensor import Tensor
-from .common import sum_to
+from .common import check_same_device, sum_to
 from .convert import as_tensor, floating, operands
 
 
