@@ -135,6 +135,8 @@ def correct_digits(x: float, reference: float) -> float:
 
 
 def plot_convergence(newton_errors: list[float], descent_errors: list[float], path: str) -> str:
+    """|x_k - x*| against k on a log scale: a straight line is linear convergence (a fixed
+    number of digits per step), a line bending down ever faster is quadratic."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -307,6 +309,7 @@ def gradient_at_shift(loss_fn: Callable[[], tg.Tensor], params: list[tg.Tensor],
 
 
 def flatten(tensors: list[tg.Tensor]) -> np.ndarray:
+    """All parameters' entries as one vector, so the check below is a single norm."""
     return np.concatenate([t.detach().numpy().reshape(-1) for t in tensors])
 
 

@@ -38,6 +38,13 @@ def test_your_own_op():
     np.testing.assert_allclose(x.grad.numpy(), 1 / (1 + np.exp(-x.detach().numpy())), rtol=1e-12)
 
 
+def test_gradients_of_gradients(capsys):
+    names = _run(_python_block_after("Gradients of gradients"))
+    assert capsys.readouterr().out.strip() == "-0.726862"
+    t = np.tanh(0.5)
+    assert names["d2y"].item() == pytest.approx(-2 * t * (1 - t * t), rel=1e-12)
+
+
 @pytest.fixture(scope="module")
 def trained_lstm():
     return _run(_python_block_after("An LSTM, trained"))
