@@ -224,7 +224,8 @@ def plot_tanh_derivatives(grid: np.ndarray, library: list[np.ndarray], closed_fo
         ax.set_title(title, fontsize=10)
     for ax in axes[1]:
         ax.set_xlabel("x")
-    axes.flat[1].legend(fontsize=8, loc="upper left")
+    handles, labels = axes.flat[1].get_legend_handles_labels()
+    axes.flat[0].legend(handles, labels, fontsize=8, loc="lower right")  # tanh's empty corner
     return save_figure(fig, path)
 
 
