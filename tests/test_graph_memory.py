@@ -136,3 +136,13 @@ def test_importing_the_library_leaves_the_recursion_limit_alone():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60, check=True)
     assert result.stdout.strip() == "True"
+
+
+def test_importing_the_library_is_quick_and_loads_no_optional_dependency():
+    code = ("import sys, time; t = time.perf_counter(); import tinygrad_rnn; "
+            "print(time.perf_counter() - t, [m for m in ('graphviz', 'matplotlib', 'tqdm', 'cupy') "
+            "if m in sys.modules])")
+    seconds, loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                     check=True).stdout.split(" ", 1)
+    assert loaded.strip() == "[]"  # pictures, plots, progress bars and CuPy load when first used
+    assert float(seconds) < 5.0
