@@ -180,7 +180,7 @@ def test_a_0d_parameter_keeps_0d_arrays_as_its_value_gradient_and_optimizer_stat
         assert_0d_array(scalar.data, f"{case}: the value after step {step + 1}")
         assert_0d_array(scalar.grad.data, f"{case}: the gradient at step {step + 1}")
         for name, value in opt.state[scalar].items():
-            if hasattr(value, "shape"):  # counters such as Adam's "step" are plain ints
+            if hasattr(value, "shape"):  # Adam's "step" counter is a 0-d array too
                 assert_0d_array(value, f"{case}: state {name!r} after step {step + 1}")
 
 
@@ -452,8 +452,10 @@ def test_optimizer_state_lives_on_the_parameters_device(device, name):
         assert p.device == model.weight.device == tg.get_backend(device).device
         assert not np.array_equal(p.numpy(), old)  # it did train
         state = opt.state[p]
-        arrays = [v for v in state.values() if hasattr(v, "shape")]
+        arrays = [v for k, v in state.items() if hasattr(v, "shape") and k != "step"]
         assert arrays, f"{name}: no state arrays for a parameter"
+        if "step" in state:  # the step counter: a 0-d array on the device, as PyTorch's tensor
+            assert type(state["step"]) is type(p.data) and state["step"].shape == ()
         for value in arrays:
             assert type(value) is type(p.data)
             assert value.shape == p.shape and value.dtype == p.dtype

@@ -94,17 +94,26 @@ class Optimizer:
             p = params[int(key)]
             restored = {}
             for name, value in values.items():
-                if hasattr(value, "shape") and value.shape != ():
+                value = value.data if isinstance(value, Tensor) else value
+                if name == "step" and hasattr(value, "shape"):  # the step counter: a 0-d array
+                    value = p.backend.asarray(value, dtype="float64")
+                elif hasattr(value, "shape"):
                     if tuple(value.shape) != p.shape:
                         raise ValueError(f"{type(self).__name__}.load_state_dict: state {name!r} of "
                                          f"parameter {key} has shape {tuple(value.shape)}, the "
                                          f"parameter has shape {p.shape}")
-                    value = p.backend.asarray(value.data if isinstance(value, Tensor) else value,
-                                              dtype=p.dtype)
-                elif hasattr(value, "item"):
-                    value = value.item()
+                    value = p.backend.asarray(value, dtype=p.dtype)
                 restored[name] = value
             self.state[p] = restored
+
+
+def _count_step(state: dict, xp: Any) -> Any:
+    """Add one to the parameter's step counter and return it: a 0-d float64 array (as PyTorch's
+    is a tensor), so a compiled step counts in its program instead of baking a number in."""
+    if "step" not in state or not hasattr(state["step"], "shape"):
+        state["step"] = xp.asarray(float(state.get("step", 0)))
+    state["step"] += 1
+    return state["step"]
 
 
 class SGD(Optimizer):
@@ -153,18 +162,18 @@ class Adam(Optimizer):
             p.mul_(1 - lr * decay)                          # AdamW: shrink the weights directly
         elif decay:
             grad = grad + decay * p.data                    # Adam: L2 penalty through the gradient
+        xp = p.backend.xp
         if not state:
-            state["step"] = 0
-            state["exp_avg"] = p.backend.xp.zeros_like(p.data)
-            state["exp_avg_sq"] = p.backend.xp.zeros_like(p.data)
-        state["step"] += 1
-        m, v, t = state["exp_avg"], state["exp_avg_sq"], state["step"]
+            state["exp_avg"] = xp.zeros_like(p.data)
+            state["exp_avg_sq"] = xp.zeros_like(p.data)
+        t = _count_step(state, xp)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
         m *= beta1
         m += (1 - beta1) * grad                             # m_t = b1 m + (1 - b1) g
         v *= beta2
         v += (1 - beta2) * grad * grad                      # v_t = b2 v + (1 - b2) g^2
-        denominator = p.backend.xp.sqrt(v) / math.sqrt(1 - beta2 ** t) + eps
-        p.sub_((lr / (1 - beta1 ** t)) * m / denominator)   # p -= lr m^ / (sqrt(v^) + eps)
+        denominator = xp.sqrt(v) / xp.sqrt(1 - beta2 ** t).astype(p.dtype) + eps
+        p.sub_((lr / (1 - beta1 ** t)).astype(p.dtype) * m / denominator)  # p -= lr m^ / (sqrt(v^) + eps)
 
 
 class AdamW(Adam):
@@ -193,13 +202,12 @@ class RMSprop(Optimizer):
         if group["weight_decay"]:
             grad = grad + group["weight_decay"] * p.data
         if not state:
-            state["step"] = 0
             state["square_avg"] = xp.zeros_like(p.data)
             if group["momentum"]:
                 state["momentum_buffer"] = xp.zeros_like(p.data)
             if group["centered"]:
                 state["grad_avg"] = xp.zeros_like(p.data)
-        state["step"] += 1
+        _count_step(state, xp)
         square_avg = state["square_avg"]
         square_avg *= alpha
         square_avg += (1 - alpha) * grad * grad

@@ -8,8 +8,9 @@ The process-wide default device comes from ``TINYGRAD_RNN_DEVICE`` at import and
 """
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy
 
@@ -78,6 +79,18 @@ def get_backend(device: str | None = None) -> Backend:
             backend.seed(_seed[0])
         _instances[name] = backend
     return backend
+
+
+@contextlib.contextmanager
+def standing_in(real: Backend, stand_in: Any) -> Iterator[None]:
+    """While a compiled step is captured, tensors made on ``real``'s device (by the factories)
+    get ``stand_in`` as their backend, so their operations are recorded too."""
+    previous = _instances.get(real.device)
+    _instances[real.device] = stand_in
+    try:
+        yield
+    finally:
+        _instances[real.device] = previous
 
 
 def available_devices() -> list[str]:

@@ -8,6 +8,7 @@ Only the handful of things NumPy and CuPy spell differently live here.
 from __future__ import annotations
 
 import contextlib
+import copy
 from abc import ABC, abstractmethod
 from typing import Any, Sequence
 
@@ -58,6 +59,15 @@ class Backend(ABC):
         immutable and have no memory to share, so the engine turns them back into arrays."""
         return value
 
+    def check(self, ok: Any, error: type, message: str, *values: Any) -> None:
+        """Raise ``error(message.format(*values))`` unless the 0-d array ``ok`` is true.
+
+        Checks of values (class indices in range, a finite norm) go through here, so that a
+        compiled step makes them at every replay instead of reading the value at capture.
+        """
+        if not bool(ok):
+            raise error(message.format(*[v.item() if hasattr(v, "item") else v for v in values]))
+
     def ignore_float_errors(self) -> Any:
         """A context in which intended float overflow or division by zero (exp(100) = inf, or
         0^-1 in a value masked out right after) raises no warning."""
@@ -70,6 +80,14 @@ class Backend(ABC):
     @abstractmethod
     def seed(self, seed: int | None) -> None:
         """Restart this device's generator; ``None`` seeds from the OS."""
+
+    def rng_state(self) -> Any:
+        """A copy of the generator, to draw the same numbers again (compiled steps replay a
+        captured call from where it started)."""
+        return copy.deepcopy(self.generator)
+
+    def set_rng_state(self, state: Any) -> None:
+        self.generator = copy.deepcopy(state)
 
     @abstractmethod
     def randn(self, shape: Sequence[int], dtype: Any) -> Any:

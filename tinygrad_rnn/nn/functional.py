@@ -75,17 +75,20 @@ def nll_loss(log_probs: Tensor, target: Tensor, ignore_index: int = -100,
     scores, labels, loss_shape = _classes_last(log_probs, target, "nll_loss")
     xp, classes = scores.backend.xp, scores.shape[1]
     kept = labels != ignore_index
-    if bool(((labels < 0) | (labels >= classes))[kept].any()):
-        raise IndexError(f"nll_loss: target values must be in [0, {classes}) or equal ignore_index "
-                         f"({ignore_index}); got values from {int(labels.min())} to {int(labels.max())}")
+    scores.backend.check(~((labels < 0) | (labels >= classes))[kept].any(), IndexError,
+                         f"nll_loss: target values must be in [0, {classes}) or equal ignore_index "
+                         f"({ignore_index}); got values from {{}} to {{}}", labels.min(), labels.max())
     safe = xp.where(kept, labels, 0)
     picked = scores[xp.arange(labels.shape[0]), safe]  # log p(target) for every element
     weights = Tensor._wrap(kept.astype(scores.dtype), scores.backend)
     losses = (-picked * weights).reshape(loss_shape)
-    if reduction == "mean" and not bool(kept.any()):
-        # every target ignored: the mean is 0/0 = NaN, yet no element gets a gradient (PyTorch)
-        return ops.where(Tensor._wrap(xp.asarray(False), scores.backend), losses.sum(), float("nan"))
-    return _reduce(losses, reduction, "nll_loss", count=weights.sum())
+    if reduction != "mean":
+        return _reduce(losses, reduction, "nll_loss")
+    # the mean over the targets kept; with every target ignored it is 0/0 = NaN, yet no
+    # element gets a gradient, as in PyTorch (decided by where(), not by reading the count)
+    count = weights.sum()
+    any_kept = Tensor._wrap(kept.any(), scores.backend)
+    return ops.where(any_kept, losses.sum() / ops.maximum(count, 1.0), float("nan"))
 
 
 def cross_entropy(input: Tensor, target: Tensor, ignore_index: int = -100,  # noqa: A002

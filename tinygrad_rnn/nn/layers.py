@@ -59,9 +59,11 @@ class Embedding(Module):
         if ids.dtype.kind not in "iu":
             raise TypeError(f"Embedding: ids must be integers, got dtype {ids.dtype}")
         check_same_device("Embedding", self.weight, ids)
-        if ids.size and (int(ids.data.min()) < 0 or int(ids.data.max()) >= self.num_embeddings):
-            raise IndexError(f"Embedding: ids must be in [0, {self.num_embeddings}), got values "
-                             f"from {int(ids.data.min())} to {int(ids.data.max())}")
+        if ids.size:
+            low, high = ids.data.min(), ids.data.max()
+            ids.backend.check((low >= 0) & (high < self.num_embeddings), IndexError,
+                              f"Embedding: ids must be in [0, {self.num_embeddings}), got values from {{}} to {{}}",
+                              low, high)
         return self.weight[ids]
 
     def extra_repr(self) -> str:
