@@ -9,7 +9,10 @@ the same weights and batch:
                    (``numpy_reference.py``): the floor every ratio is measured against;
 * ``torch_nn``     torch.nn.RNN/LSTM/GRU + Embedding + Linear + cross_entropy + SGD;
 * ``torch_prims``  the same cell from torch's primitive ops in a Python loop;
-* ``tinygrad_rnn`` ``tinygrad_rnn.app.models.CharRNN`` + ``cross_entropy`` + ``optim.SGD``.
+* ``tinygrad_rnn`` ``tinygrad_rnn.app.models.CharRNN`` + ``cross_entropy`` + ``optim.SGD``, eager;
+* ``compiled``     the same step through ``tinygrad_rnn.compile`` (captured once, then replayed,
+                   with the default optimisation passes); its first calls (the captures) are
+                   timed apart, against an eager step.
 
 The torch rows need an interpreter with both torch and tinygrad_rnn; without torch they are
 skipped. Before timing, the NumPy reference's gradients are checked against tinygrad_rnn's
@@ -56,7 +59,7 @@ LR = 0.1
 WARMUP_STEPS = 2
 SEED = 0
 CELLS = ("rnn", "lstm", "gru")
-IMPLEMENTATIONS = ("numpy_ref", "torch_nn", "torch_prims", "tinygrad_rnn")
+IMPLEMENTATIONS = ("numpy_ref", "torch_nn", "torch_prims", "tinygrad_rnn", "compiled")
 TORCH_IMPLEMENTATIONS = ("torch_nn", "torch_prims")
 GRAD_RTOL = 1e-6   # float64 gradients, numpy_ref against tinygrad_rnn
 LOSS_RTOL = 1e-5   # float32 losses of the first step, every implementation against numpy_ref
@@ -67,6 +70,9 @@ LONG_LSTM_TARGET = 1.6                          # the same ratio at LONG, LSTM
 MEMORY_TARGET = 1.5                             # peak memory growth of one LONG step / numpy_ref's
 PER_TIME_STEP_TARGET = 1.5                      # (ms per time step at LONG) / (at S64)
 PHASE_TARGET = 2.5                              # tinygrad_rnn's backward+update / forward
+COMPILED_TARGETS = {"S": 1.0, "S64": 1.0, "L": 1.0, "LONG": 1.1}  # compiled / numpy_ref, every cell
+COMPILED_MEMORY_TARGET = 1.3                    # compiled's peak memory growth at LONG / numpy_ref's
+CAPTURE_TARGET = 3.0                            # compiled's first call / an eager step
 
 # --markdown replaces the text between these markers (or the placeholder under the heading).
 SECTION_HEADING = "## Recurrent training step"
@@ -199,6 +205,37 @@ class TinygradTrainer(Trainer):
         return value
 
 
+class CompiledTrainer(TinygradTrainer):
+    """The same model and step as ``TinygradTrainer``, through ``tinygrad_rnn.compile``.
+
+    ``capture_seconds`` holds the first calls, which capture a program (two: the first step
+    starts without gradients, later ones with them); every later call replays.
+    """
+
+    name = "compiled"
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.compiled_step = tg.compile(self.eager_step)
+        self.capture_seconds: list[float] = []
+
+    def eager_step(self) -> tg.Tensor:
+        loss = self.loss()
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return loss
+
+    def step(self) -> float:
+        captures = self.compiled_step.captures
+        start = time.perf_counter()
+        value = self.compiled_step().item()
+        self.backend.synchronize()
+        if self.compiled_step.captures != captures:
+            self.capture_seconds.append(time.perf_counter() - start)
+        return value
+
+
 def torch_rnn_step(x_proj: Any, state: tuple, w_hh_t: Any, b_hh: Any) -> tuple:
     """h_t = tanh(x_t W_ih^T + b + h_{t-1} W_hh^T)."""
     return ((x_proj + state[0] @ w_hh_t).tanh(),)
@@ -278,8 +315,8 @@ def make_trainer(name: str, cell: str, params: dict[str, np.ndarray], batch: tup
     """The implementation called ``name``, from the given weights and (ids, targets)."""
     if name == "numpy_ref":
         return NumpyTrainer(cell, params, *batch)
-    if name == "tinygrad_rnn":
-        return TinygradTrainer(cell, params, *batch, device)
+    if name in ("tinygrad_rnn", "compiled"):
+        return (CompiledTrainer if name == "compiled" else TinygradTrainer)(cell, params, *batch, device)
     return TorchTrainer(torch, cell, params, *batch, primitives=name == "torch_prims")
 
 
@@ -341,6 +378,7 @@ class Timing:
     seconds: dict[str, list[float]] = field(default_factory=dict)
     forward: list[float] = field(default_factory=list)   # tinygrad_rnn's forward, per round
     backward: list[float] = field(default_factory=list)  # tinygrad_rnn's backward + update, per round
+    captures: list[float] = field(default_factory=list)  # compiled: seconds of the calls that captured
 
     def ms(self, name: str) -> Stats:
         """Milliseconds per step: median, min and max over the rounds."""
@@ -363,6 +401,7 @@ def time_workload(size: Size, cell: str, rounds: int, device: str, torch: Module
         for _ in range(WARMUP_STEPS):
             trainer.step()
     timing = Timing(size, cell, {t.name: [] for t in trainers})
+    timing.captures = [s for t in trainers if isinstance(t, CompiledTrainer) for s in t.capture_seconds]
     gc.collect()
     gc.freeze()  # what exists now (torch's modules, the models) is not rescanned by every collection
     try:
@@ -382,7 +421,7 @@ def run_rounds(trainers: list[Trainer], timing: Timing, rounds: int, steps: int)
         for trainer in trainers[first:] + trainers[:first]:
             gc.collect()  # every block starts with no garbage left by the previous one
             phases = (trainer.forward_seconds, trainer.backward_seconds) \
-                if isinstance(trainer, TinygradTrainer) else None
+                if type(trainer) is TinygradTrainer else None
             start = time.perf_counter()
             for _ in range(steps):
                 trainer.step()
@@ -409,25 +448,46 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 1024)
 
 
+def reset_peak_rss() -> bool:
+    """Start VmHWM afresh from the current resident memory (Linux: ``clear_refs``); False if not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
 def measure_memory(name: str, size: Size, cell: str, torch: ModuleType | None) -> dict[str, float | None]:
     """Memory growth (MB) of one training step, in this process: peak RSS, then tracemalloc's peak.
 
     Each measurement builds the model and batch first and then runs one step, so what grows is
     what the step allocates (numpy_ref's reusable buffers included: the first step makes them).
-    tracemalloc sees NumPy's arrays (and Python objects) but not torch's allocator: None for torch.
+    ``compiled`` is measured at a replay: its two capturing calls run first, then the peak
+    starts afresh (``reset_peak_rss``). tracemalloc sees NumPy's arrays (and Python objects)
+    but not torch's allocator: None for torch.
     """
     params, batch = workload(size, cell)
-    trainer = make_trainer(name, cell, params, batch, "cpu", torch)
-    gc.collect()
-    before = peak_rss_mb()
-    trainer.step()
-    rss_mb = peak_rss_mb() - before
+
+    def ready_trainer() -> Trainer:
+        trainer = make_trainer(name, cell, params, batch, "cpu", torch)
+        if isinstance(trainer, CompiledTrainer):
+            while trainer.compiled_step.captures < 2:
+                trainer.step()
+        gc.collect()
+        return trainer
+
+    trainer = ready_trainer()
+    if isinstance(trainer, CompiledTrainer) and not reset_peak_rss():
+        rss_mb = None
+    else:
+        before = peak_rss_mb()
+        trainer.step()
+        rss_mb = peak_rss_mb() - before
     if name in TORCH_IMPLEMENTATIONS:
         return {"rss_mb": rss_mb, "traced_mb": None}
     del trainer
     gc.collect()
-    trainer = make_trainer(name, cell, params, batch, "cpu", torch)
-    gc.collect()
+    trainer = ready_trainer()
     tracemalloc.start()
     trainer.step()
     peak = tracemalloc.get_traced_memory()[1]
@@ -469,11 +529,24 @@ def phase_table(timings: list[Timing]) -> str:
     return "\n".join(rows)
 
 
+def capture_table(timings: list[Timing]) -> str:
+    """The compiled step's capturing calls against the eager step (tinygrad_rnn's median)."""
+    rows = ["| size | cell | first call (ms) | second call (ms) | eager step (ms) | first / eager | "
+            "second / eager |", "|---|---|---:|---:|---:|---:|---:|"]
+    for t in timings:
+        if len(t.captures) >= 2 and "tinygrad_rnn" in t.seconds:
+            eager = t.ms("tinygrad_rnn").median
+            first, second = (c * 1e3 for c in t.captures[:2])
+            rows.append(f"| {t.size.name} | {t.cell} | {first:.1f} | {second:.1f} | {eager:.1f} | "
+                        f"{first / eager:.2f} | {second / eager:.2f} |")
+    return "\n".join(rows)
+
+
 def memory_table(memory: dict[str, dict[str, float | None]], size: Size, cell: str) -> str:
     """Peak memory growth of one step at LONG, and its ratio to numpy_ref's."""
     rows = [f"Peak memory growth of one training step at {size.name} ({size.describe()}), {cell}, each "
             "implementation in a fresh process on the CPU, from its model and batch built to the end of "
-            "its first step. tracemalloc: peak of traced allocations (NumPy's arrays included; torch's "
+            "its first step (compiled: one replay, after its capturing calls). tracemalloc: peak of traced allocations (NumPy's arrays included; torch's "
             "allocator is not traced). Peak RSS: growth of the process's peak resident memory (VmHWM; "
             "`ru_maxrss` would include the parent's peak, which Linux hands on to a child).", "",
             "| implementation | tracemalloc peak (MB) | ratio | peak RSS growth (MB) | ratio |",
@@ -482,8 +555,9 @@ def memory_table(memory: dict[str, dict[str, float | None]], size: Size, cell: s
     for name, m in memory.items():
         traced = "n/a" if m["traced_mb"] is None else f"{m['traced_mb']:.1f}"
         traced_ratio = "n/a" if m["traced_mb"] is None else f"{m['traced_mb'] / base['traced_mb']:.2f}"
-        rss_ratio = f"{m['rss_mb'] / base['rss_mb']:.2f}" if base["rss_mb"] > 0 else "-"
-        rows.append(f"| {name} | {traced} | {traced_ratio} | {m['rss_mb']:.1f} | {rss_ratio} |")
+        rss = "n/a" if m["rss_mb"] is None else f"{m['rss_mb']:.1f}"
+        rss_ratio = f"{m['rss_mb'] / base['rss_mb']:.2f}" if m["rss_mb"] is not None and base["rss_mb"] > 0 else "-"
+        rows.append(f"| {name} | {traced} | {traced_ratio} | {rss} | {rss_ratio} |")
     return "\n".join(rows)
 
 
@@ -505,7 +579,7 @@ def per_time_step_table(pairs: dict[str, tuple[Timing, Timing]], names: list[str
 
 
 def target_lines(timings: list[Timing], pairs: dict[str, tuple[Timing, Timing]],
-                 memory_ratio: float | None) -> str:
+                 memory_ratio: float | None, compiled_memory_ratio: float | None) -> str:
     """Each target that this run measured, its values and whether all of them are within it."""
     checks: list[tuple[str, float, dict[str, float]]] = []
     for size, target in RATIO_TARGETS.items():
@@ -519,6 +593,14 @@ def target_lines(timings: list[Timing], pairs: dict[str, tuple[Timing, Timing]],
     checks.append(("tinygrad_rnn's time per time step, LONG / S64", PER_TIME_STEP_TARGET,
                    {cell: per_time_step(long, "tinygrad_rnn") / per_time_step(short, "tinygrad_rnn")
                     for cell, (short, long) in pairs.items()}))
+    for size, target in COMPILED_TARGETS.items():
+        checks.append((f"{size}: compiled / numpy_ref", target,
+                       {t.cell: t.ratio("compiled") for t in timings if t.size.name == size and "compiled" in t.seconds}))
+    checks.append(("LONG, LSTM: compiled's peak memory growth (tracemalloc) / numpy_ref's", COMPILED_MEMORY_TARGET,
+                   {} if compiled_memory_ratio is None else {"lstm": compiled_memory_ratio}))
+    checks.append(("compiled: first call (capture) / eager step", CAPTURE_TARGET,
+                   {f"{t.size.name} {t.cell}": t.captures[0] * 1e3 / t.ms("tinygrad_rnn").median
+                    for t in timings if t.captures and "tinygrad_rnn" in t.seconds}))
     checks.append(("tinygrad_rnn's backward + update / forward", PHASE_TARGET,
                    {f"{t.size.name} {t.cell}": t.phase_ratio() for t in timings}))
     lines = ["Targets (printed, not asserted):", ""]
@@ -569,7 +651,11 @@ def report(args: argparse.Namespace, sizes: list[Size], torch: ModuleType | None
         check, timing_tables(timings, names),
         "tinygrad_rnn's step split in two (medians over rounds; the ratio is the median of the "
         "per-round ratios):\n\n" + phase_table(timings)]
-    memory_ratio = None
+    if "compiled" in names:
+        sections.append("The compiled step's capturing calls (the first call captures the step without "
+                        "gradients, the second with them; every later call replays), against the eager "
+                        "step's median:\n\n" + capture_table(timings))
+    memory_ratio = compiled_memory_ratio = None
     long_size = next((s for s in sizes if s.name == "LONG"), None)
     if long_size is not None:
         cell = "lstm" if "lstm" in args.cells else args.cells[0]  # one cell: a process each is slow
@@ -578,6 +664,8 @@ def report(args: argparse.Namespace, sizes: list[Size], torch: ModuleType | None
         sections.append(memory_table(memory, long_size, cell))
         if cell == "lstm":
             memory_ratio = memory["tinygrad_rnn"]["traced_mb"] / memory["numpy_ref"]["traced_mb"]
+            if "compiled" in memory:
+                compiled_memory_ratio = memory["compiled"]["traced_mb"] / memory["numpy_ref"]["traced_mb"]
     by_key = {(t.size.name, t.cell): t for t in timings}
     pairs = {cell: (by_key["S64", cell], by_key["LONG", cell]) for cell in args.cells
              if ("S64", cell) in by_key and ("LONG", cell) in by_key}
@@ -586,7 +674,7 @@ def report(args: argparse.Namespace, sizes: list[Size], torch: ModuleType | None
         sections.append(f"Cost per time step, LONG against S64 (same H and B, T = {long.size.seq_len} vs "
                         f"{short.size.seq_len}): a ratio near 1 (or below: fixed costs spread over more "
                         "steps) means the step is linear in T.\n\n" + per_time_step_table(pairs, names))
-    sections.append(target_lines(timings, pairs, memory_ratio))
+    sections.append(target_lines(timings, pairs, memory_ratio, compiled_memory_ratio))
     sections.append(f"Load average (1 minute) before and after the run: {load_before:.2f}, "
                     f"{os.getloadavg()[0]:.2f} (about 1 is this benchmark alone; more means other work "
                     "shared the CPUs).")

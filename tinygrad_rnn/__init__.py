@@ -22,13 +22,14 @@ from .core.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .ops import (abs, cat, chunk, clip, exp, log, log_softmax, matmul, maximum, mean, minimum,
                   one_hot, relu, sigmoid, softmax, split, sqrt, stack, tanh, unbind, where)
 from .checkpoint import CheckpointError, load, save
+from .compiler import CaptureError, compile  # noqa: A004  (PyTorch's name: tinygrad_rnn.compile(fn))
 from . import data, nn, optim, viz  # noqa: E402  (submodules, as tinygrad_rnn.nn etc.)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Tensor", "tensor", "Function", "ShapeError", "grad", "gradcheck", "gradgradcheck", "GradcheckError",
-    "save", "load", "CheckpointError", "nn", "optim", "data", "viz",
+    "save", "load", "CheckpointError", "compile", "CaptureError", "nn", "optim", "data", "viz",
     "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled",
     "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
     "zeros", "ones", "full", "zeros_like", "ones_like", "arange", "eye", "randn", "rand",
