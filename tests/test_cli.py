@@ -122,6 +122,20 @@ def test_train_resume_continues_to_the_total_steps(workdir, trained, text_file):
     assert state["step"] == 7 and len(state["history"]["train"]) == 7
 
 
+def test_train_eager_flag_gives_the_same_run_to_float_rounding(workdir, trained, text_file):
+    """``--eager`` runs each step eagerly instead of compiled: the same training, up to rounding."""
+    _, path = trained
+    eager_path = workdir / "eager.npz"
+    proc = cli("train", "--steps", 5, *TINY, "--data", text_file, "--checkpoint", eager_path, "--no-progress",
+               "--eager", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    compiled, eager = checkpoint.load(path), checkpoint.load(eager_path)
+    assert "eager" not in eager["config"]  # how steps run is not a setting of the run
+    np.testing.assert_allclose(compiled["history"]["train"], eager["history"]["train"], rtol=1e-5)
+    for name, value in eager["model"].items():
+        np.testing.assert_allclose(compiled["model"][name].numpy(), value.numpy(), rtol=1e-4, atol=1e-6)
+
+
 def test_readme_command_line_sequence(tmp_path):
     """The README's train, resume and sample commands, exactly as written but for smaller sizes."""
     block = open(README, encoding="utf-8").read().split("## Command line")[1].split("```bash")[1].split("```")[0]

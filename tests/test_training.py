@@ -7,6 +7,7 @@ import random
 import numpy as np
 import pytest
 
+import tinygrad_rnn as tg
 import tinygrad_rnn.app.train as train_module
 from tinygrad_rnn import checkpoint
 from tinygrad_rnn.app.train import (RUN_SETTINGS, TrainConfig, TrainingError, flag, minimum_text_length,
@@ -79,6 +80,24 @@ def test_resume_is_bit_for_bit(tmp_path, text_file, settings):
         np.testing.assert_array_equal(a["model"][name].numpy(), b["model"][name].numpy())
 
 
+@pytest.mark.parametrize("settings", RESUME_CASES[:3] + RESUME_CASES[4:])
+def test_compiled_steps_train_as_eager_steps_do(tmp_path, text_file, settings, monkeypatch):
+    """Training runs compiled steps by default (replayed after their capture); the curve and the
+    weights agree with eager steps to float rounding (the passes sum some gradients in another order)."""
+    compiled_steps = []
+    monkeypatch.setattr(train_module, "compile", lambda step: compiled_steps.append(tg.compile(step)) or
+                        compiled_steps[-1])
+    compiled = _run(text_file, tmp_path / "compiled.npz", steps=6, **settings)
+    (step,) = compiled_steps
+    assert step.captures == 2  # the first step (no gradients yet), then the others: replayed
+    eager = _run(text_file, tmp_path / "eager.npz", steps=6, eager=True, **settings)
+    assert len(compiled_steps) == 1  # eager=True compiles nothing
+    np.testing.assert_allclose(compiled.train_losses, eager.train_losses, rtol=1e-5)
+    for name, value in eager.model.state_dict().items():
+        np.testing.assert_allclose(compiled.model.state_dict()[name].numpy(), value.numpy(), rtol=1e-4, atol=1e-6,
+                                   err_msg=name)
+
+
 def test_dropout_is_in_effect(tmp_path, text_file):
     """The dropout resume cases are not vacuous: dropout changes the run, and the seed matters."""
     plain = _run(text_file, tmp_path / "a.npz", layers=2, dropout=0.0, steps=3)
@@ -116,24 +135,34 @@ def test_periodic_checkpoints_resume_exactly(tmp_path, text_file, monkeypatch):
     _assert_same_run(straight, resumed)
 
 
-def test_keyboard_interrupt_mid_step_saves_a_checkpoint_that_resumes_exactly(tmp_path, text_file, monkeypatch):
-    """Ctrl-C during a step saves a checkpoint; resuming from it must give the uninterrupted run."""
-    straight = _run(text_file, tmp_path / "a.npz", steps=8)
-    real_clip, calls = train_module.clip_grad_norm_, [0]
+@pytest.mark.parametrize("eager", [True, False], ids=["eager", "compiled"])
+def test_keyboard_interrupt_mid_step_saves_a_checkpoint_that_resumes_exactly(tmp_path, text_file, monkeypatch, eager):
+    """Ctrl-C during a step saves a checkpoint; resuming from it must give the uninterrupted run.
 
-    def interrupt_on_fourth_step(*args, **kwargs):  # after forward and backward of step 4
-        calls[0] += 1
-        if calls[0] == 4:
-            raise KeyboardInterrupt
-        return real_clip(*args, **kwargs)
+    Eager: the interrupt comes after forward and backward of step 4 (inside clipping).
+    Compiled: clipping runs only while a step is captured, so the interrupt comes as the
+    compiled step is called for step 4 (a replay)."""
+    straight = _run(text_file, tmp_path / "a.npz", steps=8, eager=eager)
+    calls = [0]
 
-    monkeypatch.setattr(train_module, "clip_grad_norm_", interrupt_on_fourth_step)
+    def interrupt_on_fourth_call(function):
+        def wrapper(*args, **kwargs):
+            calls[0] += 1
+            if calls[0] == 4:
+                raise KeyboardInterrupt
+            return function(*args, **kwargs)
+        return wrapper
+
+    if eager:
+        monkeypatch.setattr(train_module, "clip_grad_norm_", interrupt_on_fourth_call(train_module.clip_grad_norm_))
+    else:
+        monkeypatch.setattr(train_module, "compile", lambda step: interrupt_on_fourth_call(tg.compile(step)))
     with pytest.raises(KeyboardInterrupt):
-        _run(text_file, tmp_path / "b.npz", steps=8)
+        _run(text_file, tmp_path / "b.npz", steps=8, eager=eager)
     monkeypatch.undo()
     saved = checkpoint.load(tmp_path / "b.npz")
     assert saved["step"] == 3
-    resumed = _run(text_file, tmp_path / "b.npz", steps=8, resume=True)
+    resumed = _run(text_file, tmp_path / "b.npz", steps=8, resume=True, eager=eager)
     _assert_same_run(straight, resumed)
 
 

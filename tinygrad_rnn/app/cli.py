@@ -87,6 +87,8 @@ def _add_train_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--checkpoint-every", type=int,
                      help=f"steps between checkpoints, 0 for only at the end (default {DEFAULTS.checkpoint_every})")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--eager", action="store_true", default=None,
+                     help="run each training step eagerly (default: a compiled step, captured once and replayed)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=_positive_int, default=DEMO_STEPS, help=f"training steps (default {DEMO_STEPS})")
     demo.add_argument("--device", default=DEFAULTS.device, help=f"cpu or cuda (default {DEFAULTS.device})")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    demo.add_argument("--eager", action="store_true", help="eager training steps instead of compiled ones")
 
     run = commands.add_parser("train", help="train a character model on a text file",
                               description="Train a character-level model with truncated BPTT.",
@@ -136,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
 def run_demo(args: argparse.Namespace) -> None:
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "checkpoint.npz")
-    config = TrainConfig(steps=args.steps, device=args.device, checkpoint=path, progress=not args.no_progress)
+    config = TrainConfig(steps=args.steps, device=args.device, checkpoint=path, progress=not args.no_progress,
+                         eager=args.eager)
     text = load_corpus()
     vocab = Vocabulary.from_text(text)
     manual_seed(config.seed)

@@ -2,7 +2,8 @@
 
 One step: take the next truncated-BPTT batch, run the model from the carried state,
 mean cross-entropy over all T*N targets, backward, clip, optimizer step, detach the
-state. Checkpoints hold everything the next step depends on (parameters, optimizer
+state. The step is a compiled one (``tinygrad_rnn.compile``: captured once, then
+replayed) unless ``eager`` is set. Checkpoints hold everything the next step depends on (parameters, optimizer
 moments, data position, carried state, step number) and the settings that define the
 run; each step's randomness is seeded from (seed, step), so a resumed run is bit-for-bit
 the run never interrupted.
@@ -19,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator
 
 from .. import checkpoint, optim
+from ..compiler import compile  # noqa: A004 (tinygrad_rnn.compile)
 from ..backends import manual_seed
 from ..data import SequenceBatcher, Vocabulary, load_corpus
 from ..files import require_folder
@@ -65,6 +67,7 @@ class TrainConfig:
     checkpoint_every: int = 100
     sample_length: int = 200          # characters of sample text printed at each evaluation
     progress: bool = True
+    eager: bool = False               # run each step eagerly instead of as a compiled (replayed) step
 
     def validate(self) -> None:
         if self.cell not in CELLS:
@@ -201,6 +204,21 @@ def _loss(model: CharRNN, x: Tensor, y: Tensor, state: Any) -> tuple[Tensor, Any
     return cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)), state
 
 
+def training_step(model: CharRNN, optimizer: optim.Optimizer, clip: float) -> Callable:
+    """One truncated-BPTT step as a function of (inputs, targets, carried state): forward, mean
+    cross-entropy, backward, clip, optimizer step; returns the loss and the detached state."""
+    def step(x: Tensor, y: Tensor, state: Any) -> tuple[Tensor, Any]:
+        loss, state = _loss(model, x, y, state)
+        optimizer.zero_grad()
+        loss.backward()
+        if clip:
+            clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+        return loss, detach_state(state)  # truncated BPTT: cut the graph here
+
+    return step
+
+
 @no_grad()
 def evaluate(model: CharRNN, batcher: SequenceBatcher, max_batches: int = 20) -> float:
     """Mean loss over the first ``max_batches`` validation batches, carrying the state."""
@@ -266,6 +284,9 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
                                          "val": [list(p) for p in result.val_losses]}},
                             config.checkpoint)
 
+    step_once = training_step(model, optimizer, config.clip)
+    if not config.eager:  # captured at its first call (and for each new shape), replayed after
+        step_once = compile(step_once)
     result.steps_done = start
     bar = tqdm(total=config.steps, initial=start, disable=not config.progress, unit="step",
                dynamic_ncols=True, leave=True)
@@ -278,13 +299,7 @@ def train(config: TrainConfig, log: Callable[[str], None] = print) -> TrainResul
                 manual_seed(config.seed * 1_000_003 + step)   # dropout noise depends on (seed, step) only
                 if train_data.position >= len(train_data):
                     state = None                              # a new pass over the text: fresh state
-                loss, state = _loss(model, *train_data.next_batch(), state)
-                optimizer.zero_grad()
-                loss.backward()
-                if config.clip:
-                    clip_grad_norm_(model.parameters(), config.clip)
-                optimizer.step()
-                state = detach_state(state)                   # truncated BPTT: cut the graph here
+                loss, state = step_once(*train_data.next_batch(), state)
                 result.train_losses.append(loss.item())
                 result.steps_done = step + 1
                 elapsed = time.perf_counter() - started

@@ -112,6 +112,11 @@ def available_devices() -> list[str]:
 def device_mismatch(op: str, tensors: Any) -> RuntimeError:
     """The error for an op given tensors on different devices: it names the op and the devices."""
     devices = " and ".join(dict.fromkeys(t.device for t in tensors))
+    if " and " not in devices:  # one device, two backend objects: one of them captures a compiled step
+        return RuntimeError(f"{op}: a tensor that the compiled step did not find was used while the step was "
+                            "captured (it is reached through something compile() does not look into, such as "
+                            "a helper function's globals); pass it to the step as an argument, or name its "
+                            "module, optimizer or tensor in the step's closure or globals")
     return RuntimeError(f"{op}: expected all tensors on the same device, got {devices}; "
                         f"move them first, e.g. tensor.to({tensors[0].device!r})")
 

@@ -10,7 +10,6 @@ shape of what it makes and the op, phase and labels (layer, time step) it came f
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 
@@ -31,6 +30,19 @@ class Buffer:
         return self.name
 
 
+class Slot:
+    """An array of the program's *pool*: allocated once, when the replay function is made, and
+    written by many instructions in turn (``out=m3``), so a replay need not allocate it."""
+
+    __slots__ = ("number", "shape", "dtype")
+
+    def __init__(self, number: int, shape: tuple, dtype: Any) -> None:
+        self.number, self.shape, self.dtype = number, shape, dtype
+
+    def __repr__(self) -> str:
+        return f"m{self.number}"
+
+
 class Constant:
     """A value the program uses but cannot write as a literal (an index array, a dtype, a function)."""
 
@@ -43,30 +55,35 @@ class Constant:
         return f"k{self.number}"
 
 
-@dataclass
 class Instruction:
     """One array operation. ``kind`` says how it is written:
 
     - ``operator``/``unary``: ``a + b``, ``-a``;  ``inplace``: ``a += b`` (changes ``writes``);
     - ``getitem``/``setitem``: ``a[i]``, ``a[i] = v``;  ``attribute``: ``a.T``;
-    - ``method``: ``a.sum(axis=0)``;  ``call``: ``xp.exp(a)`` (or a function constant);
-    - ``backend``: ``backend.rand((2, 3), 'float32')`` (random numbers, scatter-add ...).
+    - ``method``: ``a.sum(axis=0)``;  ``call``: ``xp.exp(a)`` (or a function constant), with
+      ``out=`` when a pass chose where the result goes;
+    - ``backend``: ``backend.rand((2, 3), 'float32')`` (random numbers, scatter-add ...);
+    - ``name``: ``b9 = b4`` (a pass found that no copy is needed);  ``del``: ``del b3, b7``.
     """
 
-    kind: str
-    target: Any
-    args: tuple
-    kwargs: dict
-    outputs: tuple  # the new buffers it makes
-    writes: Buffer | None = None  # the buffer it changes in place
-    note: dict = field(default_factory=dict)  # op, phase, scope: where it came from
-    unpack: bool = False  # the operation returns a tuple or list of arrays
+    __slots__ = ("kind", "target", "args", "kwargs", "outputs", "writes", "note", "unpack", "reads")
 
-    def buffers_read(self) -> list[Buffer]:
-        found: list[Buffer] = []
-        _collect(self.args, found)
-        _collect(self.kwargs, found)
-        return found
+    def __init__(self, kind: str, target: Any, args: tuple, kwargs: dict, outputs: tuple,
+                 writes: Buffer | None = None, note: dict | None = None, unpack: bool = False,
+                 reads: tuple | None = None) -> None:
+        self.kind, self.target, self.args, self.kwargs, self.outputs = kind, target, args, kwargs, outputs
+        self.writes = writes  # the buffer it changes in place
+        self.note = note if note is not None else {}  # op, phase, scope: where it came from
+        self.unpack = unpack  # the operation returns a tuple or list of arrays
+        if reads is None:  # the buffers among the arguments
+            found: list[Buffer] = []
+            _collect(args, found)
+            _collect(kwargs, found)
+            reads = tuple(found)
+        self.reads = reads
+
+    def __repr__(self) -> str:
+        return f"<Instruction {render(self)}>"
 
 
 def _collect(value: Any, found: list) -> None:
@@ -93,8 +110,22 @@ class Program:
         self.inputs: list[Buffer] = []
         self.input_labels: list[str] = []
         self.outputs: list[Buffer] = []
+        self.pool: list[Slot] = []  # arrays kept between replays (see Slot)
         self.passes: list[str] = []  # the optimisation passes applied, in order
         self._function: Callable | None = None
+
+    def copy_with(self, instructions: list[Instruction]) -> "Program":
+        """The same program (inputs, outputs, buffers, pool) with other instructions: what a pass returns."""
+        result = Program()
+        result.buffers, result.constants, result.pool = self.buffers, self.constants, list(self.pool)
+        result.inputs, result.input_labels, result.outputs = self.inputs, self.input_labels, self.outputs
+        result.passes, result.instructions = list(self.passes), instructions
+        return result
+
+    def new_slot(self, shape: tuple, dtype: Any) -> Slot:
+        slot = Slot(len(self.pool), shape, dtype)
+        self.pool.append(slot)
+        return slot
 
     def new_buffer(self, value: Any) -> Buffer:
         buffer = Buffer(len(self.buffers), tuple(value.shape), value.dtype)
@@ -118,18 +149,20 @@ class Program:
         return "\n".join(lines) + "\n"
 
     def function(self, backend: Any) -> Callable:
-        """The replay compiled once: Python's own compiler over ``source``."""
+        """The replay compiled once: Python's own compiler over ``source``; the pool is allocated here."""
         if self._function is None:
             namespace = {"xp": backend.xp, "backend": backend, "abs": abs, "slice": slice, "Ellipsis": Ellipsis,
-                         **{f"k{i}": c for i, c in enumerate(self.constants)}}
+                         **{f"k{i}": c for i, c in enumerate(self.constants)},
+                         **{repr(s): backend.xp.empty(s.shape, dtype=s.dtype) for s in self.pool}}
             exec(compile(self.source, "<tinygrad_rnn compiled step>", "exec"), namespace)  # noqa: S102
             self._function = namespace["replay"]
         return self._function
 
     def __str__(self) -> str:
         """The listing: every instruction with the shape it makes and where it came from."""
-        header = [f"# {len(self.instructions)} instructions, {len(self.buffers)} buffers; passes: "
-                  f"{', '.join(self.passes) or 'none'}",
+        pooled = sum(math.prod(s.shape) * s.dtype.itemsize for s in self.pool)
+        header = [f"# {len(self.instructions)} instructions, {len(self.buffers)} buffers, pool of {len(self.pool)} "
+                  f"arrays ({pooled / 2**20:.2f} MB); passes: {', '.join(self.passes) or 'none'}",
                   "# inputs: " + ", ".join(f"{b.name} ({label})" for b, label in zip(self.inputs, self.input_labels))]
         body = []
         for ins in self.instructions:
@@ -152,7 +185,7 @@ def _name_of(target: Any) -> str:
 
 def expression(value: Any) -> str:
     """An argument as Python source."""
-    if isinstance(value, (Buffer, Constant)):
+    if isinstance(value, (Buffer, Constant, Slot)):
         return repr(value)
     if isinstance(value, tuple):
         return "(" + "".join(expression(v) + ", " for v in value) + ")"
@@ -170,6 +203,8 @@ def render(ins: Instruction) -> str:
     a = [expression(x) for x in ins.args]
     if ins.kind == "del":
         return "del " + ", ".join(a)
+    if ins.kind == "name":  # another name for the same array
+        return f"{ins.outputs[0].name} = {a[0]}"
     if ins.kind == "operator":
         code = f"{a[0]} {ins.target} {a[1]}"
     elif ins.kind == "unary":

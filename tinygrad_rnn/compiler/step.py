@@ -17,11 +17,13 @@ every replay from the device's generator, in the eager step's order.
 from __future__ import annotations
 
 import functools
+import types
 import warnings
 from collections import OrderedDict
 from typing import Any, Callable
 
 from ..backends import standing_in
+from ..core.autograd import cycle_collector_paused
 from ..core.tensor import Tensor
 from ..nn.module import Module
 from ..optim import Optimizer
@@ -101,8 +103,8 @@ class State:
 
     def signature(self) -> tuple:
         """What a replay relies on staying as it was captured."""
-        tensors = tuple((t.shape, str(t.dtype), t.device, t.requires_grad,
-                         None if t.grad is None else (t.grad.shape, str(t.grad.dtype))) for t in self.tensors)
+        tensors = tuple((t.shape, t.dtype, t.device, t.requires_grad,
+                         None if t.grad is None else (t.grad.shape, t.grad.dtype)) for t in self.tensors)
         modes = tuple(m.training for module in self.modules for m in module.modules())
         optimizers = tuple((tuple((k, _hashable(v)) for group in o.param_groups for k, v in group.items() if k != "params"),
                             tuple((id(p), name, _hashable(v)) for p, entries in o.state.items()
@@ -114,12 +116,13 @@ class State:
 def _hashable(value: Any) -> Any:
     """A state value as part of a signature: an array by shape and dtype, anything else as it is."""
     if hasattr(value, "shape") and hasattr(value, "dtype"):
-        return ("array", tuple(value.shape), str(value.dtype))
+        return ("array", tuple(value.shape), value.dtype)
     return tuple(value) if isinstance(value, list) else value
 
 
-def _referenced(fn: Callable) -> list:
-    """The objects ``fn`` can reach by name: its closure, the globals it names, its ``self``."""
+def _referenced(fn: Callable, depth: int = 2) -> list:
+    """The objects ``fn`` can reach by name: its closure, the globals it names, its ``self``,
+    and what the user's own functions among those reach in turn (``depth`` levels down)."""
     objects = [cell.cell_contents for cell in getattr(fn, "__closure__", None) or ()]
     code, namespace = getattr(fn, "__code__", None), getattr(fn, "__globals__", {})
     names = set(code.co_names) if code is not None else set()
@@ -129,29 +132,57 @@ def _referenced(fn: Callable) -> list:
     objects += [namespace[name] for name in sorted(names) if name in namespace]
     if hasattr(fn, "__self__"):
         objects.append(fn.__self__)
+    if depth:
+        for helper in [o for o in objects if isinstance(o, types.FunctionType) and _written_by_the_user(o)]:
+            objects += _referenced(helper, depth - 1)
     return objects
 
 
-def _flatten(value: Any) -> list:
-    """The tensors and other leaves of an argument structure (tuples/lists nest)."""
+def _written_by_the_user(function: types.FunctionType) -> bool:
+    """A function of the program being written, not of this library or of the array libraries."""
+    return not (function.__module__ or "").startswith(("tinygrad_rnn.", "numpy", "cupy"))
+
+
+def _leaves(value: Any) -> list:
+    """The tensors and other leaves of a structure of tuples, lists and dicts (their values)."""
     if isinstance(value, (tuple, list)):
-        return [leaf for item in value for leaf in _flatten(item)]
+        return [leaf for item in value for leaf in _leaves(item)]
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in _leaves(item)]
     return [value]
 
 
-def _argument_signature(args: tuple) -> tuple:
-    signature = []
-    for leaf in _flatten(args):
-        if isinstance(leaf, Tensor):
-            signature.append(("tensor", leaf.shape, str(leaf.dtype), leaf.device, leaf.requires_grad))
-        else:
+class Arguments:
+    """A call's arguments, and the tensors among them that the program takes as inputs: each
+    tensor once, and none that is part of the state (a parameter passed in, say)."""
+
+    def __init__(self, args: tuple, kwargs: dict, state: State) -> None:
+        self.args, self.kwargs = args, dict(sorted(kwargs.items()))
+        self.leaves = _leaves(args) + _leaves(self.kwargs)
+        known = {id(t) for t in state.tensors}
+        self.tensors: list[Tensor] = []
+        for leaf in self.leaves:
+            if isinstance(leaf, Tensor) and id(leaf) not in known:
+                known.add(id(leaf))
+                self.tensors.append(leaf)
+
+    def signature(self) -> tuple:
+        """Keyword names, then per leaf: a tensor's shape, dtype, device, requires_grad and which
+        earlier leaf (if any) is the same tensor; any other value as it is."""
+        signature: list = [tuple(self.kwargs)]
+        first: dict[int, int] = {}
+        for position, leaf in enumerate(self.leaves):
+            if isinstance(leaf, Tensor):
+                signature.append(("tensor", leaf.shape, leaf.dtype, leaf.device, leaf.requires_grad,
+                                  first.setdefault(id(leaf), position)))
+                continue
             try:
                 hash(leaf)
             except TypeError:
                 raise CaptureError(f"compile: an argument of type {type(leaf).__name__} cannot be part of the "
                                    "step's signature; pass tensors, numbers, strings, or tuples of them") from None
             signature.append(("value", leaf))
-    return tuple(signature)
+        return tuple(signature)
 
 
 class Compiled:
@@ -167,7 +198,13 @@ class Compiled:
         self.tensor_ids = tensor_ids  # the state's tensors when captured: a replaced one is refused
         self.written = written  # ids of the tensors whose arrays the program changes in place
         self.structure = structure  # what the program did before the passes (for check=True)
-        self.replay = program.function(backend)
+
+    @property
+    def replay(self) -> Callable:
+        """The program as a Python function, compiled at its first replay (a program made for
+        the first step only, before gradients exist, is never compiled)."""
+        with cycle_collector_paused():
+            return self.program.function(self.backend)
 
 
 class CompiledStep:
@@ -187,51 +224,67 @@ class CompiledStep:
             raise RuntimeError("compile: the step has not run yet; call it once, then read .program")
         return self.last.program
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         state = State(self.fn)
-        key = (_argument_signature(args), state.signature())
+        arguments = Arguments(args, kwargs, state)
+        key = (arguments.signature(), state.signature())
         compiled = self.cache.get(key)
-        if compiled is None:
-            compiled = self.cache[key] = self._capture(args, state)
+        if compiled is None:  # a new signature: this call runs eagerly and records the program
+            self.captures += 1
+            with cycle_collector_paused():  # a capture makes many objects, none of them in cycles
+                compiled, result, start = self._capture(arguments, state)
+            self.cache[key] = self.last = compiled
             if len(self.cache) > self.max_programs:
                 self.cache.popitem(last=False)
                 warnings.warn(f"compile: {getattr(self.fn, '__name__', 'the step')} was captured for more than "
                               f"{self.max_programs} signatures (argument shapes or state changed); the oldest "
                               "program was dropped", stacklevel=2)
-        else:
-            self.cache.move_to_end(key)
+            if not compiled.program.passes:
+                return result  # the program is what just ran, bit for bit
+            # The passes may round differently from the eager run: this call's results come from
+            # the program too, so every call of the step gives the program's numbers (a resumed
+            # run matches one never interrupted, whichever call captured).
+            start.restore(state)
+        self.cache.move_to_end(key)
         self.last = compiled
         if self.check:
-            return self._checked(compiled, args, state)
-        return self._replay(compiled, args, state)
+            return self._checked(compiled, arguments, state)
+        return self._replay(compiled, arguments, state)
 
     # ---- capture --------------------------------------------------------------------------
-    def _capture(self, args: tuple, state: State) -> Compiled:
-        """Run ``fn`` once on traced arrays: the program; then put every array back as it was."""
-        self.captures += 1
-        backend = _one_backend(state.tensors + [a for a in _flatten(args) if isinstance(a, Tensor)])
+    def _capture(self, arguments: Arguments, state: State) -> tuple[Compiled, Any, "Snapshot"]:
+        """Run ``fn`` eagerly on traced arrays: the program it recorded, its result, and a
+        snapshot of the state before it ran.
+
+        If ``fn`` fails (a ``CaptureError`` included), every array is put back as it was.
+        """
+        backend = _one_backend(state.tensors + arguments.tensors)
         recorder = Recorder(backend, where_from)
-        stand_in = CaptureBackend(backend, recorder)
         start = Snapshot(state, backend)
-        input_slots = _trace_inputs(state, args, recorder, stand_in)
+        stand_in = CaptureBackend(backend, recorder)
+        input_slots = _trace_inputs(state, arguments, recorder, stand_in)
         recording = viz_record._recorder.enabled
         viz_record._recorder.enabled = False  # the pictures' gradient norms are no part of the step
         try:
             with standing_in(backend, stand_in):
-                result = self.fn(*args)
-            program = recorder.program
-            structure = _outputs_of(result, program)
-            returned = len(program.outputs)
-            output_slots = []
-            for slot in state.slots():
-                value = _read(slot)
-                output_slots.append((slot, isinstance(value, Traced)))
-                if isinstance(value, Traced):
-                    program.outputs.append(value.buffer)
+                result = self.fn(*arguments.args, **arguments.kwargs)
+        except BaseException:
+            start.restore(state)
+            raise
         finally:
             viz_record._recorder.enabled = recording
-            start.restore(state)  # every call's results come from the program, the first one's too
-            _untrace_arguments(args, backend)
+            recorder.closed = True  # a traced array kept from this run can no longer record
+            _untrace_arguments(arguments, backend)
+        program = recorder.program
+        structure = _outputs_of(result, program)
+        returned = len(program.outputs)
+        output_slots = []
+        for slot in state.slots():
+            value = _read(slot)
+            output_slots.append((slot, isinstance(value, Traced)))
+            if isinstance(value, Traced):
+                program.outputs.append(value.buffer)
+        _untrace_state(state, backend)
         written = {id(slot[1]) for slot, buffer in zip(input_slots, program.inputs)
                    if slot[0] == "data" and any(ins.writes is not None and ins.writes.root is buffer
                                                 for ins in program.instructions)}
@@ -239,17 +292,18 @@ class CompiledStep:
         for name, rewrite in self.passes:
             program = rewrite(program)
             program.passes.append(name)
-        return Compiled(program, backend, input_slots, output_slots, returned, structure,
-                        [id(t) for t in state.tensors], written, before)
+        compiled = Compiled(program, backend, input_slots, output_slots, returned, structure,
+                            [id(t) for t in state.tensors], written, before)
+        return compiled, _rebuild(structure, [b.value for b in _returned_values(result)], backend), start
 
     # ---- replay --------------------------------------------------------------------------------
-    def _replay(self, compiled: Compiled, args: tuple, state: State) -> Any:
+    def _replay(self, compiled: Compiled, arguments: Arguments, state: State) -> Any:
         if [id(t) for t in state.tensors] != compiled.tensor_ids:
             raise CaptureError("compile: a parameter (or another tensor the step uses) was replaced by a new "
                                "object since the step was captured; a replay would update the old one. Compile "
                                "the step again (tinygrad_rnn.compile(fn)) after replacing parameters")
         inputs = [_read(slot) for slot in compiled.input_slots]
-        inputs += [a.data for a in _flatten(args) if isinstance(a, Tensor)]
+        inputs += [t.data for t in arguments.tensors]
         outputs = compiled.replay(*inputs)
         values = iter(outputs[compiled.returned:])
         for slot, has_value in compiled.output_slots:
@@ -259,18 +313,18 @@ class CompiledStep:
                 t._version[0] += 1  # changed in place, as the eager step's in-place ops do
         return _rebuild(compiled.result, outputs, compiled.backend)
 
-    def _checked(self, compiled: Compiled, args: tuple, state: State) -> Any:
-        """``check=True``: replay, then capture and run the step eagerly from the same start;
-        the operations and every result must agree (exactly, without optimisation passes)."""
+    def _checked(self, compiled: Compiled, arguments: Arguments, state: State) -> Any:
+        """``check=True``: replay, then run the step eagerly (capturing it again) from the same
+        start; the operations and every result must agree (exactly, without optimisation passes)."""
         start = Snapshot(state, compiled.backend)
-        replayed = self._replay(compiled, args, state)
+        replayed = self._replay(compiled, arguments, state)
         after_replay = Snapshot(state, compiled.backend)
         start.restore(state)
-        again = self._capture(args, state)
+        again, eager, _ = self._capture(arguments, state)
         if again.structure != compiled.structure:
+            start.restore(state)  # the refused call leaves everything as it found it
             raise CaptureError("compile(check=True): the step did other operations than when it was captured "
                                "(Python control flow depending on something outside its signature?)")
-        eager = self.fn(*args)
         exact = not compiled.program.passes
         after_replay.compare(Snapshot(state, compiled.backend), exact)
         _compare_results(replayed, eager, exact)
@@ -316,7 +370,7 @@ def _one_backend(tensors: list) -> Any:
     return backends.pop()
 
 
-def _trace_inputs(state: State, args: tuple, recorder: Recorder, stand_in: CaptureBackend) -> list:
+def _trace_inputs(state: State, arguments: Arguments, recorder: Recorder, stand_in: CaptureBackend) -> list:
     """Give every array of the state and of the arguments a traced stand-in (the program's
     inputs); returns the slots they came from, in order."""
     slots = []
@@ -334,15 +388,37 @@ def _trace_inputs(state: State, args: tuple, recorder: Recorder, stand_in: Captu
             slot[1].state[slot[2]][slot[3]] = traced
     for t in state.tensors:
         t.backend = stand_in
-    for k, a in enumerate(leaf for leaf in _flatten(args) if isinstance(leaf, Tensor)):
+    for k, a in enumerate(arguments.tensors):
         a.data, a.backend = recorder.input(a.data, f"argument {k}"), stand_in
     return slots
 
 
-def _untrace_arguments(args: tuple, backend: Any) -> None:
-    for a in _flatten(args):
-        if isinstance(a, Tensor) and isinstance(a.data, Traced):
+def _untrace_arguments(arguments: Arguments, backend: Any) -> None:
+    for a in arguments.tensors:
+        if isinstance(a.data, Traced):
             a.data, a.backend = a.data.value, backend
+
+
+def _untrace_state(state: State, backend: Any) -> None:
+    """After a capture: the real arrays back in place of the traced ones, with the real backend."""
+    for t in state.tensors:
+        t.backend = backend
+        if isinstance(t.data, Traced):
+            t.data = t.data.value
+        if t.grad is not None:
+            t.grad.backend = backend
+            if isinstance(t.grad.data, Traced):
+                t.grad.data = t.grad.data.value
+    for optimizer in state.optimizers:
+        for entries in optimizer.state.values():
+            for name, value in entries.items():
+                if isinstance(value, Traced):
+                    entries[name] = value.value
+
+
+def _returned_values(result: Any) -> list:
+    """The traced arrays of the tensors ``fn`` returned, in the order ``_outputs_of`` numbered them."""
+    return [leaf.data for leaf in _leaves(result) if isinstance(leaf, Tensor) and isinstance(leaf.data, Traced)]
 
 
 class Snapshot:
@@ -401,25 +477,30 @@ def _outputs_of(result: Any, program: Program) -> Any:
     """The returned structure with each tensor replaced by its position among the outputs."""
     if isinstance(result, Tensor):
         if not isinstance(result.data, Traced):
-            return ("value", result.data)
+            return ("value", result)  # made before the step: returned as it is
         program.outputs.append(result.data.buffer)
         return ("output", len(program.outputs) - 1, result.requires_grad)
     if isinstance(result, (tuple, list)):
-        return (type(result).__name__, [_outputs_of(r, program) for r in result])
+        return ("sequence", type(result), [_outputs_of(r, program) for r in result])
+    if isinstance(result, dict):
+        return ("dict", type(result), list(result), [_outputs_of(r, program) for r in result.values()])
     return ("value", result)
 
 
-def _rebuild(structure: Any, outputs: tuple, backend: Any) -> Any:
+def _rebuild(structure: Any, outputs: Any, backend: Any) -> Any:
+    """The structure ``fn`` returned, holding this call's tensors."""
     kind = structure[0]
     if kind == "output":
         return Tensor._wrap(outputs[structure[1]], backend)
-    if kind in ("tuple", "list"):
-        items = [_rebuild(s, outputs, backend) for s in structure[1]]
-        return tuple(items) if kind == "tuple" else items
+    if kind == "sequence":
+        cls, items = structure[1], [_rebuild(s, outputs, backend) for s in structure[2]]
+        return cls(*items) if hasattr(cls, "_fields") else cls(items)  # a named tuple takes its fields
+    if kind == "dict":
+        return structure[1](zip(structure[2], [_rebuild(s, outputs, backend) for s in structure[3]]))
     return structure[1]
 
 
 def _compare_results(replayed: Any, eager: Any, exact: bool) -> None:
-    for a, b in zip(_flatten(replayed), _flatten(eager)):
+    for a, b in zip(_leaves(replayed), _leaves(eager)):
         if isinstance(a, Tensor) and isinstance(b, Tensor):
             _same(a.backend.to_numpy(a.data), b.backend.to_numpy(b.data), exact, "a returned tensor")

@@ -39,6 +39,7 @@ class Recorder:
         self.program = Program()
         self.backend = backend  # the real backend: replay calls its operations
         self.note = note        # where an instruction comes from (op, phase, labels)
+        self.closed = False     # set once the step has run: nothing more may be recorded
 
     # ---- buffers -----------------------------------------------------------------------
     def new(self, value: Any) -> "Traced":
@@ -60,6 +61,9 @@ class Recorder:
         ``writes`` is the buffer an in-place instruction changes; otherwise every array in the
         result becomes a new buffer (a tuple or list of arrays gives one buffer each).
         """
+        if self.closed:
+            raise CaptureError("a tensor made while a compiled step was captured was kept and used afterwards; "
+                               "return it from the step (or .detach() it outside) instead of storing it")
         result = compute()
         unpack = False
         if writes is not None:
@@ -72,32 +76,36 @@ class Recorder:
             outputs, unpack = tuple(w.buffer for w in wrapped), True
         else:
             return result  # not an array (a dtype, a memory-layout answer): nothing to replay
-        sources = [a for a in _traced_in((args, kwargs))]
+        sources: list[Traced] = []
+        args_template, kwargs_template = self._template(args, sources), self._template(kwargs, sources)
         for out in (wrapped if unpack else () if writes is not None else (wrapped,)):
             out.buffer.root = _viewed(out, sources)
         if not isinstance(target, (str, type(None))):
             target = self.program.constant(target)
         self.program.instructions.append(
-            Instruction(kind, target, self._template(args), self._template(kwargs), outputs,
-                        writes.buffer if writes is not None else None, self.note(), unpack))
+            Instruction(kind, target, args_template, kwargs_template, outputs,
+                        writes.buffer if writes is not None else None, self.note(), unpack,
+                        tuple([t.buffer for t in sources])))
         return wrapped
 
     def effect(self, target: str, args: tuple, compute: Callable[[], Any]) -> None:
         """Write down a backend call made for its effect alone (a check that may raise)."""
         compute()
-        self.program.instructions.append(Instruction("backend", target, self._template(args), {}, (), None,
+        self.program.instructions.append(Instruction("backend", target, self._template(args, []), {}, (), None,
                                                      self.note()))
 
-    def _template(self, value: Any) -> Any:
-        """Arguments as the program sees them: buffers, literals, or numbered constants."""
+    def _template(self, value: Any, traced: list) -> Any:
+        """Arguments as the program sees them: buffers, literals, or numbered constants (and
+        the traced arrays among them collected into ``traced``)."""
         if isinstance(value, Traced):
+            traced.append(value)
             return value.buffer
         if isinstance(value, tuple):
-            return tuple(self._template(v) for v in value)
+            return tuple([self._template(v, traced) for v in value])
         if isinstance(value, list):
-            return [self._template(v) for v in value]
+            return [self._template(v, traced) for v in value]
         if isinstance(value, dict):
-            return {k: self._template(v) for k, v in value.items()}
+            return {k: self._template(v, traced) for k, v in value.items()}
         return self.program.constant(value)
 
 
@@ -114,17 +122,6 @@ def _values(value: Any) -> Any:
     return value
 
 
-def _traced_in(value: Any) -> Iterator["Traced"]:
-    if isinstance(value, Traced):
-        yield value
-    elif isinstance(value, (tuple, list)):
-        for v in value:
-            yield from _traced_in(v)
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _traced_in(v)
-
-
 def _owner(array: Any) -> Any:
     while getattr(array, "base", None) is not None:
         array = array.base
@@ -132,12 +129,19 @@ def _owner(array: Any) -> Any:
 
 
 def _viewed(out: "Traced", sources: list) -> Buffer:
-    """The buffer whose memory ``out`` looks into: the root of a source it is a view of, or itself."""
-    if getattr(out.value, "base", None) is not None:
-        owner = _owner(out.value)
+    """The buffer whose memory ``out`` looks into: the root of a source it is a view of, itself,
+    or, for a view of memory no buffer owns (a NumPy scalar broadcast, a read-only array), a
+    new buffer standing for that memory, so that no pass ever writes into it."""
+    value = out.value
+    if getattr(value, "base", None) is not None:
+        owner = _owner(value)
         for source in sources:
             if _owner(source.value) is owner:
                 return source.buffer.root
+        return Buffer(-1, tuple(value.shape), value.dtype)
+    flags = getattr(value, "flags", None)
+    if flags is not None and not flags.writeable:
+        return Buffer(-1, tuple(value.shape), value.dtype)
     return out.buffer
 
 
@@ -345,6 +349,8 @@ class CaptureBackend:
         return self._call("asarray", data, dtype)
 
     def tensor_data(self, data: Any, dtype: Any = None) -> Any:
+        if isinstance(data, Traced) and self.real.tensor_data(data.value, dtype) is data.value:
+            return data  # already an array as asked for: nothing to convert, nothing to replay
         return self._call("tensor_data", data, dtype)
 
     def array_of(self, value: Any) -> Any:
@@ -400,15 +406,21 @@ def where_from() -> dict:
     for _ in range(12):
         if frame is None:
             break
-        name, owner = frame.f_code.co_name, frame.f_locals.get("self")
-        if name in ("forward", "backward") and isinstance(owner, Function):
-            scope = _recorder.scopes.labels if name == "forward" else info(owner).scope
-            return {"op": owner.name, "phase": name, "scope": scope}
-        if name == "update" and type(owner).__module__.endswith("optim"):
-            return {"op": type(owner).__name__, "phase": "optimizer", "scope": ()}
-        if name in ("_sum", "accumulate_grad"):
-            return {"op": "sum of gradients" if name == "_sum" else "accumulate .grad", "phase": "engine", "scope": ()}
-        if name == "modify":
-            return {"op": "write in place", "phase": "in-place", "scope": ()}
+        name = frame.f_code.co_name
+        if name in _MARKERS:  # only then look at the frame's variables (reading them costs)
+            owner = frame.f_locals.get("self")
+            if name in ("forward", "backward") and isinstance(owner, Function):
+                scope = _recorder.scopes.labels if name == "forward" else info(owner).scope
+                return {"op": owner.name, "phase": name, "scope": scope}
+            if name == "update" and type(owner).__module__.endswith("optim"):
+                return {"op": type(owner).__name__, "phase": "optimizer", "scope": ()}
+            if name in ("_sum", "accumulate_grad"):
+                return {"op": "sum of gradients" if name == "_sum" else "accumulate .grad", "phase": "engine",
+                        "scope": ()}
+            if name == "modify":
+                return {"op": "write in place", "phase": "in-place", "scope": ()}
         frame = frame.f_back
     return {"op": "", "phase": "", "scope": _recorder.scopes.labels}
+
+
+_MARKERS = frozenset({"forward", "backward", "update", "_sum", "accumulate_grad", "modify"})
