@@ -462,8 +462,9 @@ def measure_memory(name: str, size: Size, cell: str, torch: ModuleType | None) -
 
     Each measurement builds the model and batch first and then runs one step, so what grows is
     what the step allocates (numpy_ref's reusable buffers included: the first step makes them).
-    ``compiled`` is measured at a replay: its two capturing calls run first, then the peak
-    starts afresh (``reset_peak_rss``). tracemalloc sees NumPy's arrays (and Python objects)
+    ``compiled`` is measured at a replay: its two capturing calls and a first replay run
+    first, then the peak starts afresh (``reset_peak_rss``) and the program's pool of arrays
+    is allocated anew inside the measured step. tracemalloc sees NumPy's arrays (and Python objects)
     but not torch's allocator: None for torch.
     """
     params, batch = workload(size, cell)
@@ -473,15 +474,22 @@ def measure_memory(name: str, size: Size, cell: str, torch: ModuleType | None) -
         if isinstance(trainer, CompiledTrainer):
             while trainer.compiled_step.captures < 2:
                 trainer.step()
+            trainer.step()  # the replay is compiled now; its pool is allocated anew in the measured step
         gc.collect()
         return trainer
+
+    def measured_step(trainer: Trainer) -> None:
+        if isinstance(trainer, CompiledTrainer):
+            compiled = trainer.compiled_step.last
+            compiled.program.allocate_arena(compiled.backend)  # counted, as numpy_ref's first-step buffers are
+        trainer.step()
 
     trainer = ready_trainer()
     if isinstance(trainer, CompiledTrainer) and not reset_peak_rss():
         rss_mb = None
     else:
         before = peak_rss_mb()
-        trainer.step()
+        measured_step(trainer)
         rss_mb = peak_rss_mb() - before
     if name in TORCH_IMPLEMENTATIONS:
         return {"rss_mb": rss_mb, "traced_mb": None}
@@ -489,7 +497,7 @@ def measure_memory(name: str, size: Size, cell: str, torch: ModuleType | None) -
     gc.collect()
     trainer = ready_trainer()
     tracemalloc.start()
-    trainer.step()
+    measured_step(trainer)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return {"rss_mb": rss_mb, "traced_mb": peak / 2**20}

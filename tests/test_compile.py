@@ -386,8 +386,9 @@ def names_used_after_their_del(source: str) -> list[str]:
     return late
 
 
-@pytest.mark.parametrize("name, rtol", [("batch_weight_gradients", 1e-6), ("accumulate_in_place", 0),
-                                        ("reuse_dead_buffers", 0), ("free_dead_buffers", 0)])
+@pytest.mark.parametrize("name, rtol", [("batch_weight_gradients", 1e-6), ("write_parts_in_place", 0),
+                                        ("accumulate_in_place", 0), ("reuse_dead_buffers", 0),
+                                        ("free_dead_buffers", 0)])
 def test_each_pass_alone_computes_what_the_plain_program_computes(name, rtol, device):
     """Only ``batch_weight_gradients`` changes the arithmetic (the order of a sum); the others
     change where values are stored, so their results are bit for bit the plain program's."""
@@ -406,6 +407,21 @@ def test_batch_weight_gradients_makes_one_product_of_all_time_steps(plain_progra
     assert count(program, CONCATENATE) == count(plain_program, CONCATENATE) + 2
     assert count(program, MATMUL) == count(plain_program, MATMUL) - (T - 1)
     assert "weight gradient, all steps at once" in str(program)
+
+
+def test_write_parts_in_place_leaves_no_copying_stack(plain_program):
+    """Every stack of results the program made (the layer's outputs, the time steps' gradients,
+    the gates' gradients) is allocated first and written slice by slice; a second stack of the
+    same parts becomes a reshape of the first."""
+    program = program_with("batch_weight_gradients", "write_parts_in_place")
+    stacks = r"xp\.(stack|concatenate)\("
+    assert count(plain_program, stacks) > 0
+    assert count(program, r"xp\.empty\(") > 0
+    remaining = [line for line in program.source.splitlines() if re.search(stacks, line)]
+    # what is left joins arrays the program did not make (the initial state) or an input
+    assert len(remaining) < count(plain_program, stacks) // 2, remaining
+    assert re.search(r"\w+ = \w+\.reshape\(\(5, 3, 32, \)\)", program.source)  # dW_hh's factors, in place
+    assert names_used_after_their_del(program.source) == []
 
 
 def test_accumulate_in_place_adds_gradients_into_the_first_operand(plain_program):

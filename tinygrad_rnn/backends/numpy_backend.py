@@ -41,11 +41,15 @@ class NumpyBackend(Backend):
         # positions once and add each run of equal positions with one reduceat, which is far
         # faster than numpy.add.at's element-by-element loop
         lead = target.shape[:len(arrays)]
-        positions = numpy.ravel_multi_index(numpy.broadcast_arrays(*arrays), lead, mode="wrap").ravel()
+        if len(arrays) == 1:  # one index array (an embedding lookup): negative indices count from the end
+            positions = arrays[0].ravel() % lead[0]
+        else:
+            positions = numpy.ravel_multi_index(numpy.broadcast_arrays(*arrays), lead, mode="wrap").ravel()
         rows = values.reshape(positions.size, -1)
         order = numpy.argsort(positions, kind="stable")
-        unique, starts = numpy.unique(positions[order], return_index=True)
-        target.reshape(-1, rows.shape[1])[unique] += numpy.add.reduceat(rows[order], starts, axis=0)
+        ordered = positions[order]
+        starts = numpy.flatnonzero(numpy.diff(ordered, prepend=-1))  # where each run of one position begins
+        target.reshape(-1, rows.shape[1])[ordered[starts]] += numpy.add.reduceat(rows[order], starts, axis=0)
 
     def seed(self, seed: int | None) -> None:
         self.generator = numpy.random.default_rng(seed)

@@ -8,10 +8,10 @@
   instead of T small ones and T - 1 additions).
 - ``accumulate_in_place``: ``s = a + b`` adding up gradients, where nothing reads ``a``
   afterwards, becomes ``s = xp.add(a, b, out=a)``: no new array.
-- ``reuse_dead_buffers``: results are written (``out=m3``) into the arrays of a *pool*
-  planned at capture; a pool array holds one result until its last use, then the next;
-  the pool is kept between replays, so a replay hardly allocates, like a hand-written step
-  that allocates its buffers once.
+- ``reuse_dead_buffers``: results are written (``out=m3``) into views of an *arena*, one
+  array kept between replays; where each result goes is planned at capture, as ``malloc``
+  would place it, so results that are never alive at the same time share bytes. A replay
+  then hardly allocates, like a hand-written step that allocates its buffers once.
 - ``free_dead_buffers``: ``del`` each remaining array right after its last use, so memory
   is given back during the step rather than at its end.
 
@@ -20,6 +20,7 @@ the listing reads the same before and after, with ``out=`` showing where results
 """
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
 from .program import Buffer, Instruction, Program, Slot
@@ -38,6 +39,8 @@ def memory_of(program: Program) -> dict[Buffer, Any]:
     memory: dict[Buffer, Any] = {b: b for b in program.inputs}
     for ins in program.instructions:
         out = ins.kwargs.get("out") if ins.kwargs else None
+        if ins.kind == "name":  # b9 = m3, or b9 = b4: the same array under another name
+            out = ins.args[0]
         for b in ins.outputs:
             if out is not None:
                 memory[b] = memory.get(out, out)
@@ -150,6 +153,8 @@ def batch_weight_gradients(program: Program) -> Program:
         if products is None or len(products) < 2:
             continue
         removed.update(tree)
+        # in time order (the last step's gradient is made first), as the layer stacks its gradients
+        products.sort(key=lambda pair: -producers[pair[1]][0])
         a_all, g_all = _stacked(program, products, 0), _stacked(program, products, 1)
         a_t = Buffer(len(program.buffers), a_all.shape[::-1], a_all.dtype)
         program.buffers.append(a_t)
@@ -170,6 +175,75 @@ def _stacked(program: Program, products: list, side: int) -> Buffer:
     buffer = Buffer(len(program.buffers), (rows,) + first.shape[1:], first.dtype)
     program.buffers.append(buffer)
     return buffer
+
+
+def write_parts_in_place(program: Program) -> Program:
+    """``c = stack(parts)`` or ``concatenate(parts)``: allocate ``c`` before the first part is
+    made and have each part's instruction write straight into its slice of ``c`` (``out=``), so
+    nothing is copied. Stacks nest (a part may be such a ``c`` itself), and a second stack of the
+    same parts in the same order becomes a reshape of the first."""
+    producers = {out: position for position, ins in enumerate(program.instructions) for out in ins.outputs}
+    instructions = list(program.instructions)
+    written = {ins.writes.root for ins in instructions if ins.writes is not None}
+    before: dict[int, list[Instruction]] = {}  # position -> instructions inserted before it
+    allocations: dict[Buffer, tuple[Instruction, int]] = {}  # c -> (its allocation, where it is)
+    placed: dict[tuple, Buffer] = {}  # the parts of a stack along axis 0 done in place -> its c
+    removed: set[int] = set()
+    for position, ins in enumerate(program.instructions):
+        parts = _joined_parts(ins)
+        if parts is None or ins.outputs[0] in written:
+            continue
+        c, axis = ins.outputs[0], ins.kwargs.get("axis", 0)
+        if axis == 0 and parts in placed:  # the same parts, stacked in place already
+            c.root = placed[parts]
+            instructions[position] = Instruction("method", "reshape", (placed[parts], c.shape), {}, (c,),
+                                                 note=ins.note)
+            continue
+        if len(set(parts)) < len(parts) or not all(
+                p.dtype == c.dtype and p not in written and p.number >= 0
+                and (p in allocations or _can_write_out(instructions[producers.get(p, position)])) for p in parts):
+            continue
+        first = min(allocations[p][1] if p in allocations else producers[p] for p in parts)
+        allocation = Instruction("call", "xp.empty", (c.shape,), {"dtype": str(c.dtype)}, (c,), note=ins.note)
+        before.setdefault(first, []).insert(0, allocation)
+        allocations[c] = (allocation, first)
+        lead, offset = (slice(None),) * (axis % len(c.shape)), 0
+        for k, p in enumerate(parts):
+            if ins.target == "xp.stack":
+                index = lead + (k, Ellipsis)  # a view, even of one element
+            else:
+                index, offset = lead + (slice(offset, offset + p.shape[len(lead)]),), offset + p.shape[len(lead)]
+            if p in allocations:  # an inner stack: allocated as this slice of c instead
+                inner, where = allocations.pop(p)
+                before[where][before[where].index(inner)] = Instruction("getitem", None, (c, index), {}, (p,),
+                                                                        note=inner.note)
+                p.root = c
+                continue
+            view = Buffer(len(program.buffers), p.shape, p.dtype)
+            view.root = c
+            program.buffers.append(view)
+            before.setdefault(producers[p], []).append(Instruction("getitem", None, (c, index), {}, (view,),
+                                                                   note=ins.note))
+            instructions[producers[p]] = _with_out(instructions[producers[p]], view)
+        removed.add(position)
+        if axis == 0:
+            placed[parts] = c
+    result = []
+    for position, ins in enumerate(instructions):
+        result += before.get(position, [])
+        if position not in removed:
+            result.append(ins)
+    return program.copy_with(result)
+
+
+def _joined_parts(ins: Instruction) -> tuple | None:
+    """The parts of ``stack(parts)`` or ``concatenate(parts)`` (buffers, no ``out=``), else None."""
+    if ins.kind != "call" or ins.target not in ("xp.stack", "xp.concatenate") or set(ins.kwargs) - {"axis"}:
+        return None
+    parts = ins.args[0] if len(ins.args) == 1 else ()
+    if not parts or not all(isinstance(p, Buffer) for p in parts):
+        return None
+    return tuple(parts)
 
 
 def accumulate_in_place(program: Program) -> Program:
@@ -193,26 +267,78 @@ def accumulate_in_place(program: Program) -> Program:
 
 
 def reuse_dead_buffers(program: Program) -> Program:
-    """Results of NumPy functions go into pool arrays (``out=m3``): the first free one of their
-    shape and dtype, free again after the result's last use (through any view of it)."""
+    """Results of NumPy functions go into arena slots (``out=m3``): bytes the allocator below
+    hands out at the result's instruction and takes back after its last use (through any view)."""
     memory = memory_of(program)
     last = last_uses(program, memory)
     kept = pinned(program, memory)
     result = program.copy_with([])
-    free: dict[tuple, list[Slot]] = {}  # (shape, dtype) -> pool arrays free now
-    frees_after: dict[int, list[Slot]] = {}  # position -> pool arrays free after it
-    instructions = result.instructions
+    arena = _Allocator()
+    frees_after: dict[int, list[Slot]] = {}  # position -> slots free after it
     for position, ins in enumerate(program.instructions):
         out = ins.outputs[0] if ins.outputs else None
-        if _can_write_out(ins) and memory.get(out) is out and out not in kept and out.shape != ():
-            key = (out.shape, out.dtype)
-            slot = free[key].pop() if free.get(key) else result.new_slot(out.shape, out.dtype)
+        allocation = ins.kind == "call" and ins.target == "xp.empty"
+        if ((allocation or _can_write_out(ins)) and memory.get(out) is out and out not in kept
+                and out.shape != () and 0 not in out.shape):
+            slot = result.new_slot(out.shape, out.dtype, 0)
+            slot.offset = arena.allocate(slot.nbytes)
             frees_after.setdefault(last.get(out, position), []).append(slot)
-            ins = _with_out(ins, slot)
-        instructions.append(ins)
+            ins = Instruction("name", None, (slot,), {}, ins.outputs, note=ins.note) if allocation \
+                else _with_out(ins, slot)
+        result.instructions.append(ins)
         for slot in frees_after.pop(position, ()):
-            free.setdefault((slot.shape, slot.dtype), []).append(slot)
+            arena.release(slot.offset, slot.nbytes)
+    result.arena_bytes = arena.top
     return result
+
+
+class _Allocator:
+    """Best-fit allocation of byte ranges in a growing arena, with freed neighbours merged:
+    ``malloc``, run once at capture instead of at every replay."""
+
+    ALIGN = 64  # bytes: every slot starts on a cache line
+
+    def __init__(self) -> None:
+        self.top = 0
+        self.free: list[tuple[int, int]] = []  # (size, start) of the free blocks, sorted
+        self.starting: dict[int, int] = {}     # start -> size of a free block
+        self.ending: dict[int, int] = {}       # end -> start of a free block
+
+    def allocate(self, nbytes: int) -> int:
+        size = -(-nbytes // self.ALIGN) * self.ALIGN
+        i = bisect.bisect_left(self.free, (size, -1))
+        if i < len(self.free):  # the smallest free block that fits
+            block, start = self.free[i]
+            self._remove(start, block)
+            if block > size:
+                self._add(start + size, block - size)
+            return start
+        start = self.top  # none fits: grow the arena (from a free block at its end, if any)
+        if self.top in self.ending:
+            start = self.ending[self.top]
+            self._remove(start, self.top - start)
+        self.top = start + size
+        return start
+
+    def release(self, start: int, nbytes: int) -> None:
+        size = -(-nbytes // self.ALIGN) * self.ALIGN
+        if start + size in self.starting:  # merge with the free block after
+            after = self.starting[start + size]
+            self._remove(start + size, after)
+            size += after
+        if start in self.ending:  # and with the one before
+            before = self.ending[start]
+            self._remove(before, start - before)
+            size, start = size + start - before, before
+        self._add(start, size)
+
+    def _add(self, start: int, size: int) -> None:
+        bisect.insort(self.free, (size, start))
+        self.starting[start], self.ending[start + size] = size, start
+
+    def _remove(self, start: int, size: int) -> None:
+        self.free.pop(bisect.bisect_left(self.free, (size, start)))
+        del self.starting[start], self.ending[start + size]
 
 
 def free_dead_buffers(program: Program) -> Program:
@@ -238,6 +364,7 @@ def free_dead_buffers(program: Program) -> Program:
 
 
 DEFAULT_PASSES: tuple = (("batch_weight_gradients", batch_weight_gradients),
+                         ("write_parts_in_place", write_parts_in_place),
                          ("accumulate_in_place", accumulate_in_place),
                          ("reuse_dead_buffers", reuse_dead_buffers),
                          ("free_dead_buffers", free_dead_buffers))

@@ -31,13 +31,19 @@ class Buffer:
 
 
 class Slot:
-    """An array of the program's *pool*: allocated once, when the replay function is made, and
-    written by many instructions in turn (``out=m3``), so a replay need not allocate it."""
+    """A place in the program's *arena*, the one array a replay keeps between calls: the view
+    ``offset`` bytes into it with this ``shape`` and ``dtype``. An instruction that writes its
+    result there (``out=m3``) allocates nothing; results never alive at the same time share
+    bytes, as they would share memory given back to ``malloc``."""
 
-    __slots__ = ("number", "shape", "dtype")
+    __slots__ = ("number", "shape", "dtype", "offset")
 
-    def __init__(self, number: int, shape: tuple, dtype: Any) -> None:
-        self.number, self.shape, self.dtype = number, shape, dtype
+    def __init__(self, number: int, shape: tuple, dtype: Any, offset: int) -> None:
+        self.number, self.shape, self.dtype, self.offset = number, shape, dtype, offset
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * self.dtype.itemsize
 
     def __repr__(self) -> str:
         return f"m{self.number}"
@@ -110,21 +116,24 @@ class Program:
         self.inputs: list[Buffer] = []
         self.input_labels: list[str] = []
         self.outputs: list[Buffer] = []
-        self.pool: list[Slot] = []  # arrays kept between replays (see Slot)
+        self.slots: list[Slot] = []  # views of the arena (see Slot)
+        self.arena_bytes = 0
         self.passes: list[str] = []  # the optimisation passes applied, in order
         self._function: Callable | None = None
 
     def copy_with(self, instructions: list[Instruction]) -> "Program":
-        """The same program (inputs, outputs, buffers, pool) with other instructions: what a pass returns."""
+        """The same program (inputs, outputs, buffers, arena) with other instructions: what a pass returns."""
         result = Program()
-        result.buffers, result.constants, result.pool = self.buffers, self.constants, list(self.pool)
+        result.buffers, result.constants, result.slots = self.buffers, self.constants, list(self.slots)
+        result.arena_bytes = self.arena_bytes
         result.inputs, result.input_labels, result.outputs = self.inputs, self.input_labels, self.outputs
         result.passes, result.instructions = list(self.passes), instructions
         return result
 
-    def new_slot(self, shape: tuple, dtype: Any) -> Slot:
-        slot = Slot(len(self.pool), shape, dtype)
-        self.pool.append(slot)
+    def new_slot(self, shape: tuple, dtype: Any, offset: int) -> Slot:
+        slot = Slot(len(self.slots), shape, dtype, offset)
+        self.slots.append(slot)
+        self.arena_bytes = max(self.arena_bytes, offset + slot.nbytes)
         return slot
 
     def new_buffer(self, value: Any) -> Buffer:
@@ -149,20 +158,26 @@ class Program:
         return "\n".join(lines) + "\n"
 
     def function(self, backend: Any) -> Callable:
-        """The replay compiled once: Python's own compiler over ``source``; the pool is allocated here."""
+        """The replay compiled once: Python's own compiler over ``source``; the arena is allocated here."""
         if self._function is None:
             namespace = {"xp": backend.xp, "backend": backend, "abs": abs, "slice": slice, "Ellipsis": Ellipsis,
-                         **{f"k{i}": c for i, c in enumerate(self.constants)},
-                         **{repr(s): backend.xp.empty(s.shape, dtype=s.dtype) for s in self.pool}}
+                         **{f"k{i}": c for i, c in enumerate(self.constants)}}
             exec(compile(self.source, "<tinygrad_rnn compiled step>", "exec"), namespace)  # noqa: S102
             self._function = namespace["replay"]
+            self.allocate_arena(backend)
         return self._function
+
+    def allocate_arena(self, backend: Any) -> None:
+        """Give the replay a new arena (the old one is freed once nothing holds it): done when the
+        replay is compiled; again to measure a replay's memory from nothing."""
+        arena = backend.xp.empty(self.arena_bytes, dtype="uint8")
+        self.function(backend).__globals__.update(
+            {repr(s): arena[s.offset:s.offset + s.nbytes].view(s.dtype).reshape(s.shape) for s in self.slots})
 
     def __str__(self) -> str:
         """The listing: every instruction with the shape it makes and where it came from."""
-        pooled = sum(math.prod(s.shape) * s.dtype.itemsize for s in self.pool)
-        header = [f"# {len(self.instructions)} instructions, {len(self.buffers)} buffers, pool of {len(self.pool)} "
-                  f"arrays ({pooled / 2**20:.2f} MB); passes: {', '.join(self.passes) or 'none'}",
+        header = [f"# {len(self.instructions)} instructions, {len(self.buffers)} buffers, {len(self.slots)} results "
+                  f"in an arena of {self.arena_bytes / 2**20:.2f} MB; passes: {', '.join(self.passes) or 'none'}",
                   "# inputs: " + ", ".join(f"{b.name} ({label})" for b, label in zip(self.inputs, self.input_labels))]
         body = []
         for ins in self.instructions:

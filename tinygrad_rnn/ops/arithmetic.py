@@ -127,6 +127,8 @@ class Matmul(Function):
             raise ShapeError(f"matmul: {tuple(a.shape)} @ {tuple(b.shape)}: inner dimensions "
                              f"{a.shape[-1]} and {inner_b} differ")
         self.save_for_backward(a, b)
+        if a.ndim > 2 and b.ndim == 2:  # a stack of rows times one matrix (a Linear layer over (T, B, H))
+            return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + (b.shape[1],))
         return a @ b
 
     def backward(self, grad):
@@ -135,6 +137,9 @@ class Matmul(Function):
         need_a, need_b = self.needs_input_grad
         if a.ndim == 2 and b.ndim == 2:  # the common case, without reshaping
             return (grad @ b.T if need_a else None), (a.T @ grad if need_b else None)
+        if a.ndim > 2 and b.ndim == 2:  # all rows of the stack at once: two matrix products
+            rows, grad_rows = a.reshape(-1, a.shape[-1]), grad.reshape(-1, grad.shape[-1])
+            return ((grad_rows @ b.T).reshape(a.shape) if need_a else None), (rows.T @ grad_rows if need_b else None)
         if a.ndim == 1 and b.ndim == 1:  # dot product
             return (grad * b if need_a else None), (grad * a if need_b else None)
         xp = self.xp

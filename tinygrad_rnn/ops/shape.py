@@ -150,7 +150,7 @@ class Stack(Function):
 
     def backward(self, grad):
         # input k gets slice k of the gradient along the stacking axis
-        return tuple(self.xp.moveaxis(grad, self.axis, 0))
+        return _slices(grad, self.axis)
 
 
 class Split(Function):
@@ -184,14 +184,19 @@ class Unbind(Function):
 
     def forward(self, x, axis):
         self.axis, self.piece_shape = axis, x.shape[:axis] + x.shape[axis + 1:]
-        steps = self.xp.moveaxis(x, axis, 0)
-        return tuple([steps[t, ...] for t in range(steps.shape[0])])  # views, 0-d ones too
+        return _slices(x, axis)
 
     def backward(self, *grads):
         # steps nobody used got no gradient: they contribute zeros
         used = next(g for g in grads if g is not None)
         filled = [self.xp.zeros_like(used, shape=self.piece_shape) if g is None else g for g in grads]
         return self.xp.stack(filled, axis=self.axis)
+
+
+def _slices(x: Any, axis: int) -> tuple:
+    """The slices of ``x`` along ``axis``, as views (0-d ones too)."""
+    lead = (slice(None),) * axis
+    return tuple([x[lead + (k, Ellipsis)] for k in range(x.shape[axis])])
 
 
 def _is_basic(index: Any) -> bool:
