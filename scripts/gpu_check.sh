@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU check: on a machine with an NVIDIA GPU and CuPy, print the GPU and CuPy version, run
-# the whole test suite with the CUDA cases enabled, run the benchmarks on cuda and cpu side
-# by side, and write logs plus a summary table into an output folder.
+# the whole test suite with the CUDA cases enabled, check compiled steps on the GPU (default
+# passes, fused kernels, CUDA graphs) against eager and the CPU, run the benchmarks (eager
+# and compiled) on cuda and cpu side by side, and write logs plus a summary into a folder.
 #
 #   scripts/gpu_check.sh [OUT_DIR]        (default: $OUT when set, else ./gpu_check_out)
 #
@@ -42,9 +43,14 @@ for module in hypothesis graphviz; do
   fi
 done
 
-timeout 330 python3 -m pytest -q -p no:cacheprovider -rs "${ignored[@]}" tests 2>&1 | tee "$out/pytest.log"
+timeout 270 python3 -m pytest -q -p no:cacheprovider -rs "${ignored[@]}" tests 2>&1 | tee "$out/pytest.log"
 echo "- tests: $(grep -E '(passed|failed|error)' "$out/pytest.log" | tail -n 1)" | tee -a "$summary"
 echo "- CUDA skips (none expected on a GPU machine): $(grep -E 'SKIPPED.*CuPy/GPU' "$out/pytest.log" | head -n 3 || true)" | tee -a "$summary"
+
+# compiled steps on the GPU: against eager and the CPU, with the GPU passes and CUDA graphs
+echo "## compiled steps on the GPU (scripts/gpu_compiled_check.py)" | tee -a "$summary"
+timeout 90 python3 scripts/gpu_compiled_check.py 2>&1 | tee "$out/compiled.log"
+echo '```' >> "$summary"; grep -E '^\|' "$out/compiled.log" >> "$summary"; echo '```' >> "$summary"
 
 # benchmarks: tinygrad_rnn on each device (the NumPy reference always on the CPU), sized to fit
 for device in cuda cpu; do

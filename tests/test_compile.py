@@ -596,3 +596,33 @@ def _train_helper_lm(x, y):
 
 def _step_through_a_helper(x, y):
     return _train_helper_lm(x, y)
+
+
+def test_a_tensor_the_step_cannot_find_is_named_as_the_problem(device):
+    """State is found through the step's closure, defaults, globals and ``self``, two levels
+    into containers; a tensor hidden deeper meets the captured ones as if from another device,
+    and the error says what happened and what to do."""
+    w = tg.tensor([1.0, 2.0], requires_grad=True, device=device)
+    hidden = {"a": {"b": {"c": w}}}
+    step = tg.compile(lambda x: (x * hidden["a"]["b"]["c"]).sum())
+    with pytest.raises(RuntimeError, match="did not find was used while the step was captured"):
+        step(tg.tensor([1.0, 1.0], device=device))
+    by_default = tg.compile(lambda x, w=w: (x * w).sum())  # a default argument is found
+    assert by_default(tg.tensor([1.0, 1.0], device=device)).item() == 3.0
+
+
+def test_a_tensor_kept_from_inside_a_capture_cannot_be_used_afterwards(device):
+    """Its array is a recording's stand-in; using it later would record into a finished
+    program, so it raises and says to return the tensor instead."""
+    w = tg.tensor([1.0, 2.0], requires_grad=True, device=device)
+    kept = []
+
+    @tg.compile
+    def step(x):
+        y = x * w
+        kept.append(y)
+        return y.sum()
+
+    step(tg.tensor([1.0, 1.0], device=device))
+    with pytest.raises(tg.CaptureError, match="kept and used afterwards; return it from the step"):
+        kept[0] + 1

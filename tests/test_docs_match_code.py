@@ -38,3 +38,46 @@ def test_every_quoted_line_is_in_the_code(block):
     code = _engine_lines()
     missing = [line for line in block if line not in code]
     assert not missing, f"docs/autograd_internals.md quotes lines the code no longer has: {missing}"
+
+
+def _compiled_example():
+    """The step section 11 lists: nn.RNN(2, 3), a Linear(3, 1) head, squared error, SGD; T = 2, batch 1."""
+    import tinygrad_rnn as tg
+
+    tg.manual_seed(0)
+    cell, head = tg.nn.RNN(2, 3), tg.nn.Linear(3, 1)  # found in this order: the listing numbers them so
+    opt = tg.optim.SGD(list(cell.parameters()) + list(head.parameters()), lr=0.1)
+
+    def step(x, y):
+        out, _ = cell(x)
+        loss = ((head(out) - y) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    x, y = tg.randn(2, 1, 2), tg.randn(2, 1, 1)
+    plain, optimised = tg.compile(step, passes=()), tg.compile(step)
+    for compiled in (plain, optimised):
+        for _ in range(3):
+            compiled(x, y)
+    return plain.program, optimised.program
+
+
+def _instruction(line: str) -> str:
+    return " ".join(line.split("#")[0].split())
+
+
+def test_the_listing_in_section_11_is_what_the_program_prints():
+    """Every instruction line of the section's listing is a line of that program's listing, and
+    every instruction the text quotes from the optimised program is in it."""
+    text = open(DOC, encoding="utf-8").read().split("## 11.")[1]
+    listing = re.search(r"```\n(# \d+ instructions.*?)```", text, re.S).group(1)
+    plain, optimised = _compiled_example()
+    printed = {_instruction(line) for line in str(plain).splitlines()}
+    quoted = [_instruction(line) for line in listing.splitlines() if line.startswith("b")]
+    assert len(quoted) >= 15 and [line for line in quoted if line not in printed] == []
+    assert listing.splitlines()[0].startswith(str(plain).splitlines()[0].split(";")[0])
+    source = optimised.source
+    for line in ("b29 = xp.tanh(b28, out=b108)", "b27 = xp.matmul(b26, b23, out=m6)"):
+        assert line in source

@@ -75,3 +75,12 @@ def test_seeing_the_graph_runs_after_the_ordinary_backward(tmp_path, monkeypatch
     assert (tmp_path / "lstm.svg").read_text().startswith(("<?xml", "<svg"))
     assert (tmp_path / "flow.svg").exists()
     assert names["viz"].hidden_grad_norms(loss).shape == (4,)
+
+
+def test_compiled_steps(capsys):
+    names = _run(_python_block_after("Compiled steps"))
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == ["2 (64, 16)", "True"]
+    step = names["step"]
+    listing = str(step.program)
+    assert "sigmoid backward layer=0 direction=forward t=9" in listing and step.program.passes

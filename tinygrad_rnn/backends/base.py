@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from abc import ABC, abstractmethod
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy
 
@@ -67,6 +67,17 @@ class Backend(ABC):
         """
         if not bool(ok):
             raise error(message.format(*[v.item() if hasattr(v, "item") else v for v in values]))
+
+    def fused(self, kernel: Any, *arrays: Any) -> tuple:
+        """Run a compiled step's fused elementwise kernel (``compiler/fusion.py``). Without a
+        kernel compiler, its operations one at a time, as before fusing."""
+        return kernel.evaluate(self.xp, arrays)
+
+    def capture_graph(self, function: Callable, inputs: list) -> tuple[Callable[[], None], Any]:
+        """Record ``function(*inputs)`` as a graph of device work, run it once, and return a
+        function that launches it again (on the same arrays) with the recorded call's result."""
+        raise RuntimeError(f"compile(cuda_graph=True): CUDA graphs need a CUDA device, and this step runs on "
+                           f"{self.device!r}; leave cuda_graph off")
 
     def ignore_float_errors(self) -> Any:
         """A context in which intended float overflow or division by zero (exp(100) = inf, or

@@ -58,6 +58,45 @@ class CupyBackend(Backend):
 
         cupyx.scatter_add(target, index, values)
 
+    def fused(self, kernel: Any, *arrays: Any) -> tuple:
+        """A fused elementwise kernel, compiled by CuPy at its first call."""
+        if kernel.compiled is None:
+            inputs, outputs = kernel.parameters
+            kernel.compiled = self.xp.ElementwiseKernel(inputs, outputs, kernel.cuda_source, "tinygrad_rnn_fused")
+        with self.cuda_device:
+            result = kernel.compiled(*arrays)
+        return result if isinstance(result, tuple) else (result,)
+
+    def capture_graph(self, function: Any, inputs: list) -> tuple:
+        """CuPy's stream capture: the calls of ``function`` become a graph, launched once now."""
+        stream = self.xp.cuda.Stream(non_blocking=True)
+        relaxed = getattr(self.xp.cuda.runtime, "streamCaptureModeRelaxed", None)  # allocations may happen
+        with self.cuda_device, stream:
+            stream.begin_capture(**({"mode": relaxed} if relaxed is not None else {}))
+            try:
+                result = function(*inputs)
+            finally:
+                graph = stream.end_capture()
+
+        def launch() -> None:
+            graph.launch(stream)
+            stream.synchronize()
+
+        launch()
+        return launch, result
+
+    def rng_state(self) -> Any:
+        """A copy of the generator, when CuPy can copy it; otherwise None, and a compiled step's
+        first replay draws new numbers instead of the captured call's again."""
+        try:
+            return super().rng_state()
+        except Exception:  # a CUDA generator that cannot be copied
+            return None
+
+    def set_rng_state(self, state: Any) -> None:
+        if state is not None:
+            super().set_rng_state(state)
+
     def synchronize(self) -> None:
         self.cuda_device.synchronize()
 

@@ -30,6 +30,7 @@ from ..optim import Optimizer
 from ..viz import record as viz_record
 from .passes import DEFAULT_PASSES
 from .program import Program
+from .graph import GraphedReplay
 from .trace import CaptureBackend, CaptureError, Recorder, Traced, where_from
 
 
@@ -121,9 +122,11 @@ def _hashable(value: Any) -> Any:
 
 
 def _referenced(fn: Callable, depth: int = 2) -> list:
-    """The objects ``fn`` can reach by name: its closure, the globals it names, its ``self``,
-    and what the user's own functions among those reach in turn (``depth`` levels down)."""
+    """The objects ``fn`` can reach by name: its closure, default arguments, the globals it
+    names, its ``self``, and what the user's own functions among those reach in turn
+    (``depth`` levels down)."""
     objects = [cell.cell_contents for cell in getattr(fn, "__closure__", None) or ()]
+    objects += list(getattr(fn, "__defaults__", None) or ()) + list((getattr(fn, "__kwdefaults__", None) or {}).values())
     code, namespace = getattr(fn, "__code__", None), getattr(fn, "__globals__", {})
     names = set(code.co_names) if code is not None else set()
     for const in code.co_consts if code is not None else ():
@@ -189,8 +192,9 @@ class Compiled:
     """One signature's program, with what a replay needs to bind and unpack it."""
 
     def __init__(self, program: Program, backend: Any, input_slots: list, output_slots: list, returned: int,
-                 result: Any, tensor_ids: list, written: set, structure: list) -> None:
+                 result: Any, tensor_ids: list, written: set, structure: list, cuda_graph: bool) -> None:
         self.program, self.backend = program, backend
+        self.graphed = GraphedReplay(program, backend, len(input_slots)) if cuda_graph else None
         self.input_slots = input_slots  # where each input comes from (the arguments follow)
         self.output_slots = output_slots  # (slot, has a value) after the returned outputs
         self.returned = returned  # how many outputs are what fn returned
@@ -202,17 +206,19 @@ class Compiled:
     @property
     def replay(self) -> Callable:
         """The program as a Python function, compiled at its first replay (a program made for
-        the first step only, before gradients exist, is never compiled)."""
+        the first step only, before gradients exist, is never compiled); or its CUDA graph."""
         with cycle_collector_paused():
-            return self.program.function(self.backend)
+            function = self.program.function(self.backend)
+        return self.graphed if self.graphed is not None else function
 
 
 class CompiledStep:
     """A step function made to capture once and replay (see ``compile``)."""
 
-    def __init__(self, fn: Callable, passes: tuple, check: bool, max_programs: int) -> None:
+    def __init__(self, fn: Callable, passes: tuple, check: bool, max_programs: int, cuda_graph: bool) -> None:
         functools.update_wrapper(self, fn)
         self.fn, self.passes, self.check, self.max_programs = fn, tuple(passes), check, max_programs
+        self.cuda_graph = cuda_graph
         self.cache: OrderedDict[tuple, Compiled] = OrderedDict()
         self.captures = 0  # how many times a program was captured (a new signature each time)
         self.last: Compiled | None = None
@@ -293,7 +299,7 @@ class CompiledStep:
             program = rewrite(program)
             program.passes.append(name)
         compiled = Compiled(program, backend, input_slots, output_slots, returned, structure,
-                            [id(t) for t in state.tensors], written, before)
+                            [id(t) for t in state.tensors], written, before, self.cuda_graph)
         return compiled, _rebuild(structure, [b.value for b in _returned_values(result)], backend), start
 
     # ---- replay --------------------------------------------------------------------------------
