@@ -626,3 +626,23 @@ def test_a_tensor_kept_from_inside_a_capture_cannot_be_used_afterwards(device):
     step(tg.tensor([1.0, 1.0], device=device))
     with pytest.raises(tg.CaptureError, match="kept and used afterwards; return it from the step"):
         kept[0] + 1
+
+
+def test_python_values_the_step_names_are_part_of_the_signature(device):
+    """A flag or number in the step's closure or globals may steer Python control flow:
+    changing it captures again instead of replaying the other branch; the warning about many
+    captures says what kept changing."""
+    w = tg.tensor([1.0, 2.0], requires_grad=True, device=device)
+    double = False
+
+    def step(x):
+        y = (x * w).sum()
+        return y * 2 if double else y
+
+    compiled = tg.compile(step, max_programs=1)
+    x = tg.tensor([1.0, 1.0], device=device)
+    assert compiled(x).item() == 3.0
+    double = True
+    with pytest.warns(UserWarning, match="the Python values double changed"):
+        assert compiled(x).item() == 6.0
+    assert compiled(x).item() == 6.0 and compiled.captures == 2

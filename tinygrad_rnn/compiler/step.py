@@ -1,13 +1,16 @@
 """``compile(fn)``: capture a training step once, replay it without Tensors, nodes or schedules.
 
-The first call for a *signature* runs ``fn`` with traced arrays (see ``trace.py``), which
-gives the step's ``Program``; the optimisation passes rewrite it; then every call, the
-first one included, runs the program. The signature is what a replay must not see change:
+The first call for a *signature* runs ``fn`` eagerly with traced arrays (see ``trace.py``),
+which records the step's ``Program``; the optimisation passes rewrite it; every later call
+runs the program (the first one too when passes ran: they may round differently from the
+eager run, and every call should give the program's numbers). The signature is what a
+replay must not see change:
 the shapes, dtypes and devices of the tensor arguments (and the values of the others),
 and the state the step reads and writes, found from what ``fn`` refers to: Modules (their
 parameters and train/eval mode), Optimizers (their hyper-parameters and state) and
-Tensors, with whether each ``.grad`` exists. A new signature is captured anew; the
-programs of the last ``max_programs`` signatures are kept.
+Tensors, with whether each ``.grad`` exists, and the Python numbers, strings and flags it
+names. A new signature is captured anew; the programs of the last ``max_programs``
+signatures are kept.
 
 A replay binds the current arrays of that state and the arguments, runs the program
 (which updates parameters and optimizer state in place, as the eager step does), and sets
@@ -43,6 +46,7 @@ class State:
         self.modules: list[Module] = []
         self.optimizers: list[Optimizer] = []
         self.tensors: list[Tensor] = []
+        self.values = _named_values(fn)  # Python numbers, strings and flags the step names
         seen: set[int] = set()
         for obj in _referenced(fn):
             self._add(obj, seen, depth=2)
@@ -111,7 +115,22 @@ class State:
                             tuple((id(p), name, _hashable(v)) for p, entries in o.state.items()
                                   for name, v in entries.items()))
                            for o in self.optimizers)
-        return tensors, modes, optimizers
+        return tensors, modes, optimizers, self.values
+
+
+_PLAIN = (bool, int, float, str, type(None))
+
+
+def _named_values(fn: Callable) -> tuple:
+    """``(name, value)`` for each number, string, flag or None that ``fn`` names in its closure,
+    defaults or globals: Python control flow may depend on them, so a change captures again."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return ()
+    found = [(name, cell.cell_contents) for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ())]
+    found += list(zip(code.co_varnames[code.co_argcount - len(fn.__defaults__ or ()):], fn.__defaults__ or ()))
+    found += [(name, fn.__globals__[name]) for name in code.co_names if name in fn.__globals__]
+    return tuple(sorted((name, repr(value)) for name, value in found if isinstance(value, _PLAIN)))  # NaN == NaN
 
 
 def _hashable(value: Any) -> Any:
@@ -237,14 +256,15 @@ class CompiledStep:
         compiled = self.cache.get(key)
         if compiled is None:  # a new signature: this call runs eagerly and records the program
             self.captures += 1
+            changed = _what_changed(next(reversed(self.cache)), key) if self.cache else ""
             with cycle_collector_paused():  # a capture makes many objects, none of them in cycles
                 compiled, result, start = self._capture(arguments, state)
             self.cache[key] = self.last = compiled
             if len(self.cache) > self.max_programs:
                 self.cache.popitem(last=False)
                 warnings.warn(f"compile: {getattr(self.fn, '__name__', 'the step')} was captured for more than "
-                              f"{self.max_programs} signatures (argument shapes or state changed); the oldest "
-                              "program was dropped", stacklevel=2)
+                              f"{self.max_programs} signatures ({changed} changed since the one before); the "
+                              "oldest program was dropped", stacklevel=2)
             if not compiled.program.passes:
                 return result  # the program is what just ran, bit for bit
             # The passes may round differently from the eager run: this call's results come from
@@ -335,6 +355,19 @@ class CompiledStep:
         after_replay.compare(Snapshot(state, compiled.backend), exact)
         _compare_results(replayed, eager, exact)
         return eager
+
+
+def _what_changed(before: tuple, after: tuple) -> str:
+    """Which parts of a signature differ, in words: for the warning about many captures."""
+    (arguments_before, state_before), (arguments_after, state_after) = before, after
+    parts = ["the arguments", "the tensors' shapes, dtypes or gradients", "train/eval mode",
+             "optimizer settings or state", "the Python values the step names"]
+    differ = [part for part, a, b in zip(parts, (arguments_before, *state_before), (arguments_after, *state_after))
+              if a != b]
+    if differ and differ[-1] == parts[-1]:
+        names = sorted(dict(set(state_after[-1]) ^ set(state_before[-1])))
+        differ[-1] = "the Python values " + ", ".join(names)
+    return " and ".join(differ) or "nothing"
 
 
 # ---- helpers: state slots, snapshots, tracing the inputs --------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core.autograd import cycle_collector_paused
 from ..core.factories import zeros
 from ..viz import scope
 from ..ops import cat, stack
@@ -56,6 +57,10 @@ class _Recurrent(Module):
         return f"_l{layer}" + ("_reverse" if direction else "")
 
     def forward(self, input: Tensor, hx: Any = None) -> tuple:  # noqa: A002 (PyTorch's name)
+        with cycle_collector_paused():  # the unrolled graph has no cycles: rescanning its nodes is waste
+            return self._forward(input, hx)
+
+    def _forward(self, input: Tensor, hx: Any) -> tuple:  # noqa: A002
         x, batched = self._time_major(input)
         states = self._initial_states(hx, x, batched)
         finals = []
