@@ -27,6 +27,7 @@ import pytest
 import tinygrad_rnn as tg
 from tinygrad_rnn import nn
 from tinygrad_rnn.app.models import CharRNN, detach_state
+from tinygrad_rnn.compiler import passes as passes_module
 from tinygrad_rnn.compiler.passes import DEFAULT_PASSES
 from tinygrad_rnn.nn.functional import cross_entropy
 from tinygrad_rnn.nn.utils import clip_grad_norm_
@@ -40,6 +41,15 @@ SETUPS = [  # (layers, dropout, optimizer); dropout only acts between layers
     pytest.param(2, 0.3, "adam", id="2layers-dropout-adam-clip"),
 ]
 STATE_NAMES = {"adam": {"exp_avg", "exp_avg_sq", "step"}, "sgd": {"momentum_buffer"}}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pool_every_result():
+    """The steps here are tiny; ``reuse_dead_buffers`` pools their results all the same, so that
+    its allocator is exercised (by default it leaves small arrays to NumPy's allocator)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(passes_module, "SMALLEST_POOLED", 0)
+        yield
 
 
 # ---- the char-LM training step, and how runs are compared ----------------------------------------
