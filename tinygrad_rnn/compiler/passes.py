@@ -189,6 +189,7 @@ def write_parts_in_place(program: Program) -> Program:
     before: dict[int, list[Instruction]] = {}  # position -> instructions inserted before it
     allocations: dict[Buffer, tuple[Instruction, int]] = {}  # c -> (its allocation, where it is)
     placed: dict[tuple, Buffer] = {}  # the parts of a stack along axis 0 done in place -> its c
+    claimed: set[Buffer] = set()  # parts already written into some c: they cannot move again
     removed: set[int] = set()
     for position, ins in enumerate(program.instructions):
         parts = _joined_parts(ins)
@@ -201,7 +202,7 @@ def write_parts_in_place(program: Program) -> Program:
                                                  note=ins.note)
             continue
         if len(set(parts)) < len(parts) or not all(
-                p.dtype == c.dtype and p not in written and p.number >= 0
+                p.dtype == c.dtype and p not in written and p not in claimed and p.number >= 0
                 and (p in allocations or _can_write_out(instructions[producers.get(p, position)])) for p in parts):
             continue
         first = min(allocations[p][1] if p in allocations else producers[p] for p in parts)
@@ -227,6 +228,7 @@ def write_parts_in_place(program: Program) -> Program:
                                                                    note=ins.note))
             instructions[producers[p]] = _with_out(instructions[producers[p]], view)
         removed.add(position)
+        claimed.update(parts)
         if axis == 0:
             placed[parts] = c
     result = []
