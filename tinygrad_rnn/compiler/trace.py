@@ -400,6 +400,7 @@ def where_from() -> dict:
     """What the nearest op's forward or backward (or the optimizer, or the engine) was doing
     when an instruction was recorded: for the program's listing."""
     from ..core.autograd import Function
+    from ..optim import Optimizer
     from ..viz.record import _recorder, info
 
     frame = sys._getframe(3)
@@ -412,7 +413,7 @@ def where_from() -> dict:
             if name in ("forward", "backward") and isinstance(owner, Function):
                 scope = _recorder.scopes.labels if name == "forward" else info(owner).scope
                 return {"op": owner.name, "phase": name, "scope": scope}
-            if name == "update" and type(owner).__module__.endswith("optim"):
+            if name == "update" and isinstance(owner, Optimizer):
                 return {"op": type(owner).__name__, "phase": "optimizer", "scope": ()}
             if name in ("_sum", "accumulate_grad"):
                 return {"op": "sum of gradients" if name == "_sum" else "accumulate .grad", "phase": "engine",

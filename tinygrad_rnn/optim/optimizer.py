@@ -1,18 +1,22 @@
-"""Optimizers (SGD, Adam, AdamW, RMSprop) and learning-rate schedules, with PyTorch's rules.
+"""Optimizers (SGD, Adam, AdamW, RMSprop, Adagrad), with PyTorch's rules, defaults and state names.
 
 An optimizer reads each parameter's ``.grad`` and updates the parameter in place with the
 tensor's in-place methods (``p.sub_(...)`` under ``no_grad``), as PyTorch does. Its
 state (momentum buffers, moment estimates) is made from the parameters' own arrays,
 so it lives on the parameters' device. ``state_dict()`` holds only arrays and
 numbers, so ``tinygrad_rnn.save`` can write it without pickle.
+
+In a step compiled by ``tinygrad_rnn.compile`` an update is recorded like any other array
+operation and replayed later, so the state is arrays updated in place (``m *= beta1``),
+and what changes from step to step is computed from arrays too: the step count is a 0-d
+array (``_count_step``), never a Python number that a replay would keep at its captured value.
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Iterable
 
-from .core.grad_mode import no_grad
-from .core.tensor import Tensor
+from ..core.grad_mode import no_grad
+from ..core.tensor import Tensor
 
 
 class Optimizer:
@@ -227,50 +231,35 @@ class RMSprop(Optimizer):
             p.sub_(group["lr"] * grad / rms)
 
 
-class LRScheduler:
-    """Sets each group's ``lr`` from the initial one and the epoch count; call ``step()``."""
+class Adagrad(Optimizer):
+    """Divide the gradient by the root of the sum of all its past squares (the optimizer of the
+    classic min-char-rnn): each weight's steps shrink as its gradients add up."""
 
-    def __init__(self, optimizer: Optimizer) -> None:
-        self.optimizer = optimizer
-        self.base_lrs = [group.setdefault("initial_lr", group["lr"]) for group in optimizer.param_groups]
-        self.last_epoch = 0
+    def __init__(self, params: Iterable[Any], lr: float = 1e-2, lr_decay: float = 0.0,
+                 weight_decay: float = 0.0, initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> None:
+        if lr < 0 or lr_decay < 0 or weight_decay < 0 or initial_accumulator_value < 0 or eps < 0:
+            raise ValueError(f"Adagrad: lr, lr_decay, weight_decay, initial_accumulator_value and eps must "
+                             f"be >= 0, got {lr}, {lr_decay}, {weight_decay}, {initial_accumulator_value}, {eps}")
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value))
 
-    def lr_at(self, base_lr: float, epoch: int) -> float:
-        raise NotImplementedError  # abstract: each schedule's formula
+    def add_param_group(self, group: dict) -> None:
+        """As ``Optimizer.add_param_group``; and, as PyTorch does, each parameter's state starts at
+        once: a step count of 0 and a sum filled with the group's ``initial_accumulator_value``."""
+        super().add_param_group(group)
+        group = self.param_groups[-1]
+        for p in group["params"]:
+            xp = p.backend.xp
+            self.state[p] = {"step": xp.asarray(0.0),
+                             "sum": xp.full_like(p.data, group["initial_accumulator_value"])}
 
-    def step(self) -> None:
-        self.last_epoch += 1
-        for group, base_lr in zip(self.optimizer.param_groups, self.base_lrs):
-            group["lr"] = self.lr_at(base_lr, self.last_epoch)
-
-    def get_last_lr(self) -> list[float]:
-        return [group["lr"] for group in self.optimizer.param_groups]
-
-    def state_dict(self) -> dict:
-        return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs)}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.last_epoch = int(state["last_epoch"])
-        self.base_lrs = [float(lr) for lr in state["base_lrs"]]
-
-
-class StepLR(LRScheduler):
-    """lr = base_lr * gamma ** (epoch // step_size)."""
-
-    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
-        self.step_size, self.gamma = step_size, gamma
-        super().__init__(optimizer)
-
-    def lr_at(self, base_lr: float, epoch: int) -> float:
-        return base_lr * self.gamma ** (epoch // self.step_size)
-
-
-class CosineAnnealingLR(LRScheduler):
-    """lr follows half a cosine from base_lr down to eta_min over T_max epochs."""
-
-    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:  # noqa: N803
-        self.T_max, self.eta_min = T_max, eta_min
-        super().__init__(optimizer)
-
-    def lr_at(self, base_lr: float, epoch: int) -> float:
-        return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+    def update(self, p: Tensor, grad: Any, state: dict, group: dict) -> None:
+        xp, lr, lr_decay = p.backend.xp, group["lr"], group["lr_decay"]
+        t = _count_step(state, xp)
+        if group["weight_decay"]:
+            grad = grad + group["weight_decay"] * p.data
+        if lr_decay:  # lr / (1 + (t - 1) lr_decay), from the step array so that a compiled step decays too
+            lr = (lr / (1 + (t - 1) * lr_decay)).astype(p.dtype)
+        total = state["sum"]
+        total += grad * grad                                   # sum_t = sum + g^2
+        p.sub_(lr * grad / (xp.sqrt(total) + group["eps"]))    # p -= lr g / (sqrt(sum_t) + eps)
