@@ -70,6 +70,9 @@ UNARY = {
     "abs": Op(np.abs, lambda x: x.abs()),
     "softplus": Op(lambda x: np.logaddexp(0.0, x), lambda x: x.softplus(), _torch_softplus),
     "log1p_abs": Op(lambda x: np.log(np.abs(x) + 1.0), lambda x: (x.abs() + 1.0).log()),
+    "log1p_of_abs": Op(lambda x: np.log1p(np.abs(x)), lambda x: x.abs().log1p()),
+    "sin": Op(np.sin, lambda x: x.sin()),
+    "cos": Op(np.cos, lambda x: x.cos()),
     "sqrt_sq1": Op(lambda x: np.sqrt(x * x + 1.0), lambda x: (x * x + 1.0).sqrt()),
     "square": Op(lambda x: x * x, lambda x: x * x),
     "cube": Op(lambda x: x ** 3, lambda x: x ** 3),
@@ -273,7 +276,8 @@ def _make_reduce(choose, registers):
     shape = registers[a].shape
     names = ["sum_all", "mean_all", "amax_all"]
     if shape:
-        names += ["sum_axis", "mean_axis", "amax_axis", "max_dim", "softmax", "log_softmax"]
+        names += ["sum_axis", "mean_axis", "amax_axis", "max_dim", "softmax", "log_softmax", "logsumexp_axis",
+                  "var_axis", "norm_axis"]
     name = names[choose(len(names))]
     axis = choose(len(shape)) if shape else None
     keepdims = bool(choose(2))
@@ -437,6 +441,14 @@ def _np_reduce(name: str, x: np.ndarray, axis: Any, keepdims: bool) -> np.ndarra
         return _as_array(x.mean(axis=axis, keepdims=keepdims))
     if name in ("amax_axis", "max_dim"):
         return _as_array(x.max(axis=axis, keepdims=keepdims))
+    if name == "logsumexp_axis":
+        peak = x.max(axis=axis, keepdims=True)
+        total = np.log(np.exp(x - peak).sum(axis=axis, keepdims=True)) + peak
+        return total if keepdims else np.squeeze(total, axis)
+    if name == "var_axis":
+        return _as_array(x.var(axis=axis, keepdims=keepdims))
+    if name == "norm_axis":
+        return _as_array(np.sqrt((x * x).sum(axis=axis, keepdims=keepdims)))
     if name == "softmax":
         e = np.exp(x - x.max(axis=axis, keepdims=True))
         return e / e.sum(axis=axis, keepdims=True)
@@ -458,6 +470,12 @@ def _tensor_reduce(name: str, x: Any, axis: Any, keepdims: bool) -> Any:
         return x.amax(dim=axis, keepdim=keepdims)
     if name == "max_dim":
         return x.max(dim=axis, keepdim=keepdims).values
+    if name == "logsumexp_axis":
+        return x.logsumexp(axis, keepdim=keepdims)
+    if name == "var_axis":
+        return x.var(axis, keepdim=keepdims, correction=0)
+    if name == "norm_axis":
+        return x.norm(dim=axis, keepdim=keepdims)
     if name == "softmax":
         return x.softmax(dim=axis)
     return x.log_softmax(dim=axis)

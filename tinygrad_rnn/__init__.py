@@ -19,8 +19,10 @@ from .core.factories import (arange, eye, from_numpy, full, ones, ones_like, ran
 from .core.grad_mode import (detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad,
                         set_detect_anomaly, set_grad_enabled)
 from .core.gradcheck import GradcheckError, gradcheck, gradgradcheck
-from .ops import (abs, cat, chunk, clip, exp, log, log_softmax, matmul, maximum, mean, minimum,
-                  one_hot, relu, sigmoid, softmax, split, sqrt, stack, tanh, unbind, where)
+from .ops import (abs, amax, amin, argmax, argmin, bmm, cat, chunk, clip, cos, dot, einsum, exp, flip, gather,
+                  index_select, log, log1p, log_softmax, logsumexp, masked_fill, matmul, max, maximum, mean, min,
+                  minimum, mm, neg, norm, one_hot, pow, relu, roll, sigmoid, sign, sin, softmax, split, sqrt,
+                  stack, std, sum, t, tanh, unbind, var, where)
 from .checkpoint import CheckpointError, load, save
 from .compiler import CaptureError, compile  # noqa: A004  (PyTorch's name: tinygrad_rnn.compile(fn))
 from . import data, nn, optim, viz  # noqa: E402  (submodules, as tinygrad_rnn.nn etc.)
@@ -36,7 +38,9 @@ __all__ = [
     "uniform", "randint", "from_numpy", "manual_seed",
     "get_backend", "available_devices", "set_default_device", "default_device",
     "float16", "float32", "float64", "int32", "int64", "bool_",
-    "abs", "cat", "chunk", "clip", "exp", "log", "log_softmax", "matmul", "maximum", "mean",
-    "minimum", "one_hot", "relu", "sigmoid", "softmax", "split", "sqrt", "stack", "tanh",
-    "unbind", "where",
+    "abs", "amax", "amin", "argmax", "argmin", "bmm", "cat", "chunk", "clip", "cos", "dot", "einsum", "exp",
+    "flip", "gather", "index_select", "log", "log1p", "log_softmax", "logsumexp", "masked_fill", "matmul",
+    "max", "maximum", "mean", "min", "minimum", "mm", "neg", "norm", "one_hot", "pow", "relu", "roll",
+    "sigmoid", "sign", "sin", "softmax", "split", "sqrt", "stack", "std", "sum", "t", "tanh", "unbind",
+    "var", "where",
 ]

@@ -27,6 +27,7 @@ from typing import Any, Iterator, Sequence
 
 from ..backends import device_mismatch
 from . import grad_mode
+from .hooks import run_hooks
 from .tensor import Tensor
 
 
@@ -72,6 +73,7 @@ class Function:
     __slots__ = ("backend", "xp", "parents", "saved", "saved_from", "versions", "needs_input_grad",
                  "num_outputs", "__weakref__", "__dict__")
     retained = None  # ((output index, weak reference), ...) of the outputs that called retain_grad()
+    hooks = None  # {output index: {key: hook}} of the outputs that called register_hook()
 
     def forward(self, *arrays: Any, **params: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")  # abstract
@@ -178,13 +180,18 @@ def _walk(roots: Sequence[Tensor], grads: Sequence[Any], retain_graph: bool, cre
     wanted = None if inputs is None else {id(t): t for t in inputs}
     pending: dict[Function, list] = {}  # node -> the summed gradient of each of its outputs
     found: dict[int, Any] = {}  # id(wanted input) -> its gradient
+    held: dict[int, list] = {}  # id(leaf with hooks) -> [leaf, the sum of its gradients so far]
     for root, grad in zip(roots, grads):
-        _send(root._edge(), grad, pending, wanted, found, create_graph)
+        _send(root._edge(), grad, pending, wanted, found, held, create_graph)
     for node in backward_order(*[r.grad_fn for r in roots if r.grad_fn is not None]):
         output_grads = pending.pop(node, None)
         if output_grads is None:  # no gradient reached it
             continue
         _check_usable(node)
+        for index, hooks in (node.hooks or {}).items():  # register_hook on the outputs
+            if output_grads[index] is not None:
+                shape = tuple(output_grads[index].shape)
+                output_grads[index] = run_hooks(hooks, output_grads[index], shape, node.backend)
         if wanted is None:
             _keep_retained(node, output_grads, create_graph)
         else:  # grad() of a tensor computed in the graph: its gradient is the sum arriving here
@@ -196,15 +203,22 @@ def _walk(roots: Sequence[Tensor], grads: Sequence[Any], retain_graph: bool, cre
             observer.visit(node, output_grads, input_grads)
         for edge, grad in zip(node.parents, input_grads):
             if edge is not None and grad is not None:
-                _send(edge, grad, pending, wanted, found, create_graph)
+                _send(edge, grad, pending, wanted, found, held, create_graph)
         if node.saved and not retain_graph:
             node.saved = FREED
+    for leaf, grad in held.values():  # leaves with hooks: every gradient has arrived
+        grad = run_hooks(leaf._hooks, grad, leaf.shape, leaf.backend)
+        if wanted is None:
+            accumulate_grad(leaf, grad, create_graph)
+        else:
+            found[id(leaf)] = grad
     return found
 
 
-def _send(edge: tuple | None, grad: Any, pending: dict, wanted: dict | None, found: dict,
+def _send(edge: tuple | None, grad: Any, pending: dict, wanted: dict | None, found: dict, held: dict,
           create_graph: bool) -> None:
-    """Hand ``grad`` to where ``edge`` points: a node's pending sum, or a leaf."""
+    """Hand ``grad`` to where ``edge`` points: a node's pending sum, or a leaf (whose hooks,
+    if it has any, see the sum of all that arrives: it is held until the end)."""
     if edge is None:
         return
     target, index = edge
@@ -213,9 +227,14 @@ def _send(edge: tuple | None, grad: Any, pending: dict, wanted: dict | None, fou
         if slots is None:
             slots = pending[target] = [None] * target.num_outputs
         slots[index] = _sum(slots[index], grad, target.backend)
+    elif wanted is not None and id(target) not in wanted:
+        return
+    elif target._hooks:
+        entry = held.setdefault(id(target), [target, None])
+        entry[1] = _sum(entry[1], grad, target.backend)
     elif wanted is None:
         accumulate_grad(target, grad, create_graph)
-    elif id(target) in wanted:
+    else:
         found[id(target)] = _sum(found.get(id(target)), grad, target.backend)
 
 

@@ -116,7 +116,7 @@ def _check_directions(fn: Callable, inputs: list, checked: list, analytic: dict,
         vectors, predicted = {}, 0.0
         for i in checked:
             xp = inputs[i].backend.xp
-            v = xp.sign(xp.sin(xp.arange(inputs[i].size, dtype="float64") * (2.71 + k) + 1.3 * i))
+            v = xp.sign(xp.sin(xp.arange(inputs[i].numel(), dtype="float64") * (2.71 + k) + 1.3 * i))
             vectors[i] = v.reshape(inputs[i].shape)
             predicted += float((analytic[i] * vectors[i]).sum())
         values = []
@@ -172,7 +172,7 @@ def _float_outputs(outputs: Any) -> list:
 def _fixed_weights(out: Tensor, k: int) -> Tensor:
     """Pseudo-random float64 weights shaped like ``out``, the same every time."""
     xp = out.backend.xp
-    weights = xp.sin(xp.arange(out.size, dtype="float64") * 1.618 + 0.5 + k).reshape(out.shape)
+    weights = xp.sin(xp.arange(out.numel(), dtype="float64") * 1.618 + 0.5 + k).reshape(out.shape)
     return Tensor._wrap(weights, out.backend)
 
 

@@ -8,7 +8,7 @@ The methods here are thin sugar: the maths lives in ``ops/``.
 from __future__ import annotations
 
 import weakref
-from typing import Any
+from typing import Any, Callable
 
 from . import grad_mode
 from ..backends import Backend, device_and_dtype, format_array, get_backend
@@ -24,7 +24,7 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "_requires_grad", "_grad_fn", "backend", "name", "_out_index",
-                 "_version", "_base", "_view", "__weakref__")
+                 "_version", "_base", "_view", "_hooks", "__weakref__")
     __array_ufunc__ = None  # numpy_array * tensor: NumPy defers to Tensor.__rmul__ (a Tensor, in the graph)
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
@@ -41,6 +41,7 @@ class Tensor:
         self._version = [0]  # shared with views and detached aliases; bumped by in-place ops
         self._base = None  # for a view: the tensor whose memory it looks into (see ViewInfo)
         self._view = None
+        self._hooks = None  # a leaf's register_hook functions (see hooks.py)
         self._requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -59,7 +60,7 @@ class Tensor:
         t.name = None
         t._out_index = index
         t._version = [0]
-        t._base = t._view = None
+        t._base = t._view = t._hooks = None
         return t
 
     # ---- properties -----------------------------------------------------------
@@ -71,12 +72,21 @@ class Tensor:
     def ndim(self) -> int:
         return self.data.ndim
 
-    @property
-    def size(self) -> int:
-        """Number of elements (NumPy's meaning; ``numel()`` is PyTorch's name)."""
-        return int(self.data.size)
+    def size(self, dim: int | None = None) -> tuple[int, ...] | int:
+        """The shape as a tuple, or with ``dim`` (negative counts from the end) its length there."""
+        if dim is None:
+            return tuple(self.data.shape)
+        if not -self.data.ndim <= dim < self.data.ndim:
+            raise IndexError(f"size: dim {dim} is out of range for a tensor with {self.data.ndim} dimensions "
+                             f"(expected {-self.data.ndim} to {self.data.ndim - 1})")
+        return self.data.shape[dim]
+
+    def dim(self) -> int:
+        """The number of dimensions (``ndim``)."""
+        return self.data.ndim
 
     def numel(self) -> int:
+        """The number of elements."""
         return int(self.data.size)
 
     def __iter__(self):
@@ -175,6 +185,12 @@ class Tensor:
         fn.retained = (fn.retained or ()) + ((self._out_index, weakref.ref(self)),)
         return self
 
+    def register_hook(self, hook: Callable[["Tensor"], "Tensor | None"]) -> Any:
+        """Call ``hook(grad)`` whenever backward computes this tensor's gradient; if it returns
+        a tensor, that is used instead (for ``.grad`` and for what flows on). Returns a handle
+        whose ``remove()`` unregisters it."""
+        return hooks.register(self, hook)
+
     @property
     def retains_grad(self) -> bool:
         fn = self.grad_fn
@@ -253,12 +269,27 @@ class Tensor:
     def double(self) -> "Tensor":
         return ops.cast(self, "float64")
 
+    def long(self) -> "Tensor":
+        return ops.cast(self, "int64")
+
+    def int(self) -> "Tensor":
+        """A cast to int32 (PyTorch's method; Python's ``int(t)`` still gives a number)."""
+        return ops.cast(self, "int32")
+
+    def bool(self) -> "Tensor":
+        """A cast to bool (PyTorch's method; Python's ``bool(t)`` still gives a truth value)."""
+        return ops.cast(self, "bool")
+
     def astype(self, dtype: Any) -> "Tensor":
         return ops.cast(self, dtype)
 
     def clone(self) -> "Tensor":
         """A copy with its own memory that stays in the graph (gradient flows through)."""
         return ops.clone(self)
+
+    def contiguous(self) -> "Tensor":
+        """Self if its values lie in memory row after row, else such a copy (in the graph)."""
+        return ops.contiguous(self)
 
     # ---- arithmetic sugar (the ops are in ops/) -----------------------------------
     def __add__(self, other: Any) -> "Tensor": return ops.add(self, other)
@@ -310,15 +341,24 @@ class Tensor:
     def sub(self, other: Any) -> "Tensor": return ops.sub(self, other)
     def mul(self, other: Any) -> "Tensor": return ops.mul(self, other)
     def div(self, other: Any) -> "Tensor": return ops.div(self, other)
+    def pow(self, exponent: Any) -> "Tensor": return ops.pow(self, exponent)
+    def neg(self) -> "Tensor": return ops.neg(self)
     def matmul(self, other: Any) -> "Tensor": return ops.matmul(self, other)
+    def mm(self, other: "Tensor") -> "Tensor": return ops.mm(self, other)
+    def bmm(self, other: "Tensor") -> "Tensor": return ops.bmm(self, other)
+    def dot(self, other: "Tensor") -> "Tensor": return ops.dot(self, other)
     def exp(self) -> "Tensor": return ops.exp(self)
     def log(self) -> "Tensor": return ops.log(self)
+    def log1p(self) -> "Tensor": return ops.log1p(self)
     def sqrt(self) -> "Tensor": return ops.sqrt(self)
+    def sin(self) -> "Tensor": return ops.sin(self)
+    def cos(self) -> "Tensor": return ops.cos(self)
     def tanh(self) -> "Tensor": return ops.tanh(self)
     def sigmoid(self) -> "Tensor": return ops.sigmoid(self)
     def relu(self) -> "Tensor": return ops.relu(self)
     def softplus(self) -> "Tensor": return ops.softplus(self)
     def abs(self) -> "Tensor": return ops.abs(self)
+    def sign(self) -> "Tensor": return ops.sign(self)
 
     def clip(self, min: Any = None, max: Any = None) -> "Tensor":
         return ops.clip(self, min, max)
@@ -327,6 +367,10 @@ class Tensor:
 
     def maximum(self, other: Any) -> "Tensor": return ops.maximum(self, other)
     def minimum(self, other: Any) -> "Tensor": return ops.minimum(self, other)
+
+    def masked_fill(self, mask: "Tensor", value: Any) -> "Tensor":
+        """``value`` where ``mask`` is True, self elsewhere (out of place)."""
+        return ops.masked_fill(self, mask, value)
 
     # ---- reductions -------------------------------------------------------------
     def sum(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
@@ -339,12 +383,14 @@ class Tensor:
 
     def max(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
             keepdim: bool | None = None) -> Any:
-        """The largest value; with ``dim``, the named tuple ``(values, indices)`` along it."""
+        """The largest value; with ``dim``, the named tuple ``(values, indices)`` along it; given
+        another tensor instead, the elementwise ``maximum``."""
         return ops.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def min(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
             keepdim: bool | None = None) -> Any:
-        """The smallest value; with ``dim``, the named tuple ``(values, indices)`` along it."""
+        """The smallest value; with ``dim``, the named tuple ``(values, indices)`` along it; given
+        another tensor instead, the elementwise ``minimum``."""
         return ops.min(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def amax(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
@@ -362,6 +408,23 @@ class Tensor:
     def argmin(self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None,
                keepdim: bool | None = None) -> "Tensor":
         return ops.argmin(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+            correction: float | None = None) -> "Tensor":
+        """Variance over ``dim``: ``var(dim, *, correction=1, keepdim=False)`` or ``var(dim, unbiased)``."""
+        return ops.var(self, dim, unbiased, keepdim, correction=correction)
+
+    def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+            correction: float | None = None) -> "Tensor":
+        """Standard deviation over ``dim`` (the arguments of ``var``)."""
+        return ops.std(self, dim, unbiased, keepdim, correction=correction)
+
+    def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: Any = None) -> "Tensor":
+        """The p-norm over ``dim`` (all elements when None): "fro"/2, 1, inf, -inf, 0 or any number."""
+        return ops.norm(self, p, dim, keepdim, dtype)
+
+    def logsumexp(self, dim: Any, keepdim: bool = False) -> "Tensor":
+        return ops.logsumexp(self, dim, keepdim)
 
     def softmax(self, axis: int = -1, *, dim: int | None = None) -> "Tensor":
         return ops.softmax(self, axis, dim=dim)
@@ -396,8 +459,16 @@ class Tensor:
     def unbind(self, axis: int = 0, *, dim: int | None = None) -> tuple:
         return ops.unbind(self, axis, dim=dim)
 
+    def t(self) -> "Tensor": return ops.t(self)
+    def flip(self, *dims: Any) -> "Tensor": return ops.flip(self, *dims)
+    def roll(self, shifts: Any, dims: Any = None) -> "Tensor": return ops.roll(self, shifts, dims)
+    def repeat(self, *repeats: Any) -> "Tensor": return ops.repeat(self, *repeats)
+
     def gather(self, dim: int, index: "Tensor") -> "Tensor":
         return ops.gather(self, dim, index)
+
+    def index_select(self, dim: int, index: "Tensor") -> "Tensor":
+        return ops.index_select(self, dim, index)
 
     # ---- in place: computed out of place, written back, version bumped (see ops/inplace.py) ----
     def _sync_view(self) -> None:
@@ -466,5 +537,6 @@ class Tensor:
 # imported last: the ops and the tape build Tensors, so Tensor must exist first
 from .. import ops  # noqa: E402
 from .autograd import accumulate_grad, run_backward  # noqa: E402
+from . import hooks  # noqa: E402
 from .grad import initial_grads  # noqa: E402
 from ..ops import inplace  # noqa: E402

@@ -1,118 +1,249 @@
-"""Stateless building blocks of networks and losses, composed from primitive ops.
+"""Stateless building blocks of networks, composed from primitive ops: PyTorch's
+``torch.nn.functional`` (same names, signatures, defaults and results).
 
-Every loss follows PyTorch's signature and shape conventions: class scores are
-``(N, C)`` (or ``(C,)`` for one sample, or ``(N, C, d1, ...)``), integer targets are
-``(N,)`` (or ``(N, d1, ...)``), and ``reduction`` is ``"mean"``, ``"sum"`` or ``"none"``.
+Activations, ``linear``, ``embedding``, ``dropout``, ``pad``, ``normalize`` and ``layer_norm``
+live here; the losses live in ``functional_losses.py`` and are part of this namespace
+(``F.cross_entropy``), as in PyTorch.
 """
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Callable, Sequence
 
 from .. import ops
-from ..core.factories import rand
-from ..ops import log_softmax, softmax
+from ..core.autograd import ShapeError
+from ..core.factories import full, rand
 from ..core.tensor import Tensor
+from ..ops import erf, log_softmax, one_hot, softmax
 from ..ops.common import check_same_device
+from ..ops.inplace import modify
+from .functional_losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
+                                l1_loss, mse_loss, nll_loss)
 
-__all__ = ["linear", "dropout", "softmax", "log_softmax", "nll_loss", "cross_entropy",
-           "mse_loss", "binary_cross_entropy_with_logits"]
+__all__ = ["relu", "tanh", "sigmoid", "leaky_relu", "gelu", "softplus", "softmax", "log_softmax",
+           "linear", "embedding", "one_hot", "dropout", "pad", "normalize", "layer_norm",
+           "nll_loss", "cross_entropy", "mse_loss", "l1_loss", "binary_cross_entropy",
+           "binary_cross_entropy_with_logits"]
+
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
-def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+# ---- activations ----------------------------------------------------------------------------
+def relu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
+    """max(x, 0); with ``inplace`` it overwrites ``input`` (and returns it)."""
+    return _maybe_inplace(input, inplace, "relu_", ops.relu)
+
+
+def tanh(input: Tensor) -> Tensor:  # noqa: A002
+    """Elementwise hyperbolic tangent."""
+    return ops.tanh(input)
+
+
+def sigmoid(input: Tensor) -> Tensor:  # noqa: A002
+    """Elementwise 1 / (1 + e^-x)."""
+    return ops.sigmoid(input)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:  # noqa: A002
+    """x where x > 0, else negative_slope * x (the slope at 0 is negative_slope, as PyTorch's)."""
+    return _maybe_inplace(input, inplace, "leaky_relu_",
+                          lambda x: ops.where(x > 0, x, x * negative_slope))
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002
+    """x * Phi(x), Phi the standard normal CDF: 0.5 x (1 + erf(x / sqrt(2))). With
+    ``approximate="tanh"``: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    if approximate == "none":
+        return 0.5 * input * (1.0 + erf(input * (1.0 / math.sqrt(2.0))))
+    if approximate == "tanh":
+        inner = (input + 0.044715 * input * input * input) * SQRT_2_OVER_PI
+        return 0.5 * input * (1.0 + ops.tanh(inner))
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:  # noqa: A002
+    """log(1 + e^(beta x)) / beta, a smooth relu; where beta x > ``threshold`` it is x itself
+    (the two agree there to float precision), as in PyTorch."""
+    scaled = input * beta
+    return ops.where(scaled > threshold, input, ops.softplus(scaled) / beta)
+
+
+def _maybe_inplace(input: Tensor, inplace: bool, name: str,  # noqa: A002
+                   compute: Callable[[Tensor], Tensor]) -> Tensor:
+    """``compute(input)``, or with ``inplace`` its values written into ``input`` (PyTorch's ``relu_``)."""
+    return modify(input, name, compute) if inplace else compute(input)
+
+
+# ---- layers as functions -----------------------------------------------------------------------
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
     """x @ weight^T + bias, with ``weight`` shaped (out_features, in_features)."""
-    out = x @ weight.T
+    out = input @ weight.T
     return out if bias is None else out + bias
 
 
-def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None) -> Tensor:  # noqa: A002
+    """Rows of ``weight`` (num_embeddings, embedding_dim) picked by the integer ids ``input``
+    (any shape): the result is ``input.shape + (embedding_dim,)``. Uses of ``padding_idx``
+    return its row but pass it no gradient, so the padding vector stays as it is."""
+    if input.dtype.kind not in "iu":
+        raise TypeError(f"embedding: ids must be integers, got dtype {input.dtype}")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape "
+                         f"{weight.shape}")
+    check_same_device("embedding", weight, input)
+    rows = weight.shape[0]
+    if input.numel():
+        low, high = input.data.min(), input.data.max()
+        input.backend.check((low >= 0) & (high < rows), IndexError,
+                            f"embedding: ids must be in [0, {rows}), got values from {{}} to {{}}", low, high)
+    looked_up = weight[input]
+    if padding_idx is None:
+        return looked_up
+    padding_idx = padding_index(padding_idx, rows)
+    is_padding = Tensor._wrap((input.data == padding_idx)[..., None], input.backend)
+    return ops.where(is_padding, looked_up.detach(), looked_up)
+
+
+def padding_index(padding_idx: int, num_embeddings: int) -> int:
+    """``padding_idx`` in [0, num_embeddings) (a negative one counts from the end)."""
+    if not -num_embeddings <= padding_idx < num_embeddings:
+        raise ValueError(f"embedding: padding_idx must be in [-{num_embeddings}, {num_embeddings}) "
+                         f"for {num_embeddings} embeddings, got {padding_idx}")
+    return padding_idx % num_embeddings
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:  # noqa: A002
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (training only)."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: probability must be in [0, 1], got {p}")
     if not training or p == 0.0:
-        return x
+        return input
     if p == 1.0:
-        return x * 0.0
-    keep = rand(x.shape, dtype=x.dtype, device=x.device).data >= p
-    return x * Tensor._wrap((keep / (1.0 - p)).astype(x.dtype), x.backend)
+        return input * 0.0
+    keep = rand(input.shape, dtype=input.dtype, device=input.device).data >= p
+    return input * Tensor._wrap((keep / (1.0 - p)).astype(input.dtype), input.backend)
 
 
-def _reduce(losses: Tensor, reduction: str, op: str, count: Any = None) -> Tensor:
-    if reduction == "none":
-        return losses
-    if reduction == "sum":
-        return losses.sum()
-    if reduction == "mean":
-        return losses.mean() if count is None else losses.sum() / count
-    raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+def layer_norm(input: Tensor, normalized_shape: int | Sequence[int], weight: Tensor | None = None,  # noqa: A002
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """(x - mean) / sqrt(var + eps) over the trailing ``normalized_shape`` dimensions (the
+    variance without Bessel's correction), then * weight + bias, both shaped ``normalized_shape``."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if not shape or input.shape[input.ndim - len(shape):] != shape:
+        raise ValueError(f"layer_norm: normalized_shape={shape} needs an input of shape (*, "
+                         f"{', '.join(map(str, shape))}), got {input.shape}")
+    axes = tuple(range(input.ndim - len(shape), input.ndim))
+    centred = input - input.mean(axis=axes, keepdims=True)
+    variance = (centred * centred).mean(axis=axes, keepdims=True)
+    out = centred / ops.sqrt(variance + eps)
+    if weight is not None:
+        out = out * weight
+    return out if bias is None else out + bias
 
 
-def _classes_last(scores: Tensor, target: Tensor, op: str) -> tuple[Tensor, Any, tuple]:
-    """Scores as (M, C) and targets as (M,), plus the shape the per-element losses take."""
-    if scores.ndim == 1:  # one sample: (C,) and a scalar target
-        if target.ndim != 0:
-            raise ValueError(f"{op}: for input of shape {scores.shape} the target must be a scalar "
-                             f"class index, got shape {target.shape}")
-        return scores.reshape(1, -1), target.data.reshape(1), ()
-    expected = (scores.shape[0],) + scores.shape[2:]
-    if target.shape != expected:
-        raise ValueError(f"{op}: input of shape {scores.shape} needs a target of shape {expected}, "
-                         f"got {target.shape}")
-    if scores.ndim > 2:  # (N, C, d1, ...) -> (N * d1 * ..., C)
-        axes = (0,) + tuple(range(2, scores.ndim)) + (1,)
-        scores = scores.permute(axes).reshape(-1, scores.shape[1])
-    return scores, target.data.reshape(-1), expected
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:  # noqa: A002
+    """``input / max(||input||_p, eps)`` along ``dim``: unit p-norm vectors (p > 0, or inf).
 
-
-def nll_loss(log_probs: Tensor, target: Tensor, ignore_index: int = -100,
-             reduction: str = "mean") -> Tensor:
-    """Negative log-likelihood of integer ``target`` classes given ``log_probs``.
-
-    With ``reduction="mean"`` the average is over targets that are not ``ignore_index``.
+    The norm is computed as (max(sum |x|^p, eps^p))^(1/p), equal to max(||x||_p, eps), so an
+    all-zero vector gets the finite gradient 1/eps, as in PyTorch, instead of 0/0.
     """
-    if target.dtype.kind not in "iu":
-        raise TypeError(f"nll_loss: target must hold integer class indices, got dtype {target.dtype}")
-    check_same_device("nll_loss", log_probs, target)
-    scores, labels, loss_shape = _classes_last(log_probs, target, "nll_loss")
-    xp, classes = scores.backend.xp, scores.shape[1]
-    kept = labels != ignore_index
-    scores.backend.check(~((labels < 0) | (labels >= classes))[kept].any(), IndexError,
-                         f"nll_loss: target values must be in [0, {classes}) or equal ignore_index "
-                         f"({ignore_index}); got values from {{}} to {{}}", labels.min(), labels.max())
-    safe = xp.where(kept, labels, 0)
-    picked = scores[xp.arange(labels.shape[0]), safe]  # log p(target) for every element
-    weights = Tensor._wrap(kept.astype(scores.dtype), scores.backend)
-    losses = (-picked * weights).reshape(loss_shape)
-    if reduction != "mean":
-        return _reduce(losses, reduction, "nll_loss")
-    # the mean over the targets kept; with every target ignored it is 0/0 = NaN, yet no
-    # element gets a gradient, as in PyTorch (decided by where(), not by reading the count)
-    count = weights.sum()
-    any_kept = Tensor._wrap(kept.any(), scores.backend)
-    return ops.where(any_kept, losses.sum() / ops.maximum(count, 1.0), float("nan"))
+    if not -input.ndim <= dim < input.ndim:
+        raise ShapeError(f"normalize: dim {dim} is out of range for a tensor with {input.ndim} "
+                         f"dimensions")
+    if not p > 0:
+        raise ValueError(f"normalize: p must be positive (or inf), got {p}")
+    size = ops.abs(input)
+    if p == math.inf:
+        norm = ops.maximum(size.amax(axis=dim, keepdims=True), eps)
+    else:
+        powered_sum = (size if p == 1 else size ** p).sum(axis=dim, keepdims=True)
+        norm = ops.maximum(powered_sum, eps ** p) ** (1.0 / p)
+    return input / norm
 
 
-def cross_entropy(input: Tensor, target: Tensor, ignore_index: int = -100,  # noqa: A002
-                  reduction: str = "mean") -> Tensor:
-    """Softmax cross-entropy of raw scores ``input`` against integer ``target`` classes."""
-    class_axis = 0 if input.ndim == 1 else 1
-    return nll_loss(log_softmax(input, axis=class_axis), target, ignore_index, reduction)
+# ---- padding -----------------------------------------------------------------------------------
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
 
 
-def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002
-    """Mean squared error (input - target)^2."""
-    if input.shape != target.shape:
-        raise ValueError(f"mse_loss: input shape {input.shape} and target shape {target.shape} differ")
-    diff = input - target
-    return _reduce(diff * diff, reduction, "mse_loss")
+def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:  # noqa: A002
+    """Pad (or, with negative sizes, crop) the last ``len(pad) // 2`` dimensions.
+
+    ``pad`` lists (before, after) pairs starting from the LAST dimension, as in PyTorch:
+    ``pad(x, (1, 2))`` adds 1 column before and 2 after; ``(1, 2, 3, 4)`` also adds 3 rows
+    above and 4 below. ``mode`` fills the new positions with ``value`` (0 by default,
+    "constant"), mirrored values without the edge ("reflect"), the edge value ("replicate")
+    or values wrapped around from the other end ("circular").
+    """
+    pad = tuple(pad)
+    pairs = len(pad) // 2
+    if len(pad) % 2:
+        raise ValueError(f"pad: the padding must be (before, after) pairs, got {len(pad)} numbers: {pad}")
+    if mode not in PAD_MODES:
+        raise NotImplementedError(f"pad: mode must be one of {PAD_MODES}, got {mode!r}")
+    if pairs > input.ndim:
+        raise ValueError(f"pad: {pairs} (before, after) pairs for a tensor of shape {input.shape}: "
+                         f"at most one pair per dimension")
+    if mode != "constant":
+        _check_edge_padding(input, pad, mode, value)
+    out = input
+    for k in range(pairs):
+        axis, before, after = input.ndim - 1 - k, pad[2 * k], pad[2 * k + 1]
+        if mode == "constant":
+            out = _pad_constant(out, axis, before, after, 0 if value is None else value)
+        else:
+            out = _pad_from_edges(out, axis, before, after, mode)
+    return out
 
 
-def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,  # noqa: A002
-                                     reduction: str = "mean") -> Tensor:
-    """Sigmoid + binary cross-entropy in one stable formula:
-    loss = -t log sigmoid(x) - (1 - t) log(1 - sigmoid(x)) = (1 - t) x + softplus(-x),
-    which never overflows and whose gradient is sigmoid(x) - t everywhere (also at x = 0)."""
-    if input.shape != target.shape:
-        raise ValueError(f"binary_cross_entropy_with_logits: input shape {input.shape} and target "
-                         f"shape {target.shape} differ")
-    losses = (1.0 - target) * input + ops.softplus(-input)
-    return _reduce(losses, reduction, "binary_cross_entropy_with_logits")
+def _pad_constant(x: Tensor, axis: int, before: int, after: int, value: float) -> Tensor:
+    """Crop the negative sizes, then join blocks of ``value`` before and after along ``axis``."""
+    length = x.shape[axis]
+    if length + before + after < 0:
+        raise ValueError(f"pad: padding ({before}, {after}) would leave a negative size along dimension "
+                         f"{axis} of length {length}")
+    if before < 0 or after < 0:
+        kept = slice(max(-before, 0), length - max(-after, 0))
+        x = x[(slice(None),) * axis + (kept,)]
+    pieces = []
+    for size in (before, after):
+        shape = x.shape[:axis] + (max(size, 0),) + x.shape[axis + 1:]
+        pieces.append(full(shape, value, dtype=x.dtype, device=x.device))
+    return ops.cat([pieces[0], x, pieces[1]], axis)
+
+
+def _pad_from_edges(x: Tensor, axis: int, before: int, after: int, mode: str) -> Tensor:
+    """Read every position of the padded axis from the input: position j in -before ..
+    length + after - 1 maps back inside [0, length) by reflecting or clamping; "circular"
+    first crops the negative sizes, then wraps around what is left (PyTorch's order).
+    The gradient of a position read twice (an edge, a mirror image) adds up."""
+    length, xp = x.shape[axis], x.backend.xp
+    if mode == "circular":
+        start, stop = max(-before, 0), length - max(-after, 0)
+        positions = start + xp.arange(-max(before, 0), stop - start + max(after, 0)) % (stop - start)
+    else:
+        positions = xp.arange(-before, length + after)
+    if mode == "reflect":  # ... 2 1 | 0 1 2 ... n-1 | n-2 n-3 ...
+        positions = xp.abs(positions)
+        positions = xp.where(positions >= length, 2 * (length - 1) - positions, positions)
+    elif mode == "replicate":
+        positions = xp.clip(positions, 0, length - 1)
+    return x[(slice(None),) * axis + (positions,)]
+
+
+def _check_edge_padding(input: Tensor, pad: tuple, mode: str, value: float | None) -> None:  # noqa: A002
+    """PyTorch's limits for the modes that read the input's edges."""
+    pairs = len(pad) // 2
+    if value not in (None, 0):
+        raise ValueError(f"pad: mode {mode!r} takes no value (it fills from the input), got value={value}")
+    if not 1 <= pairs <= 3 or input.ndim not in (pairs + 1, pairs + 2):
+        raise NotImplementedError(f"pad: mode {mode!r} pads the last 1, 2 or 3 dimensions of a tensor "
+                                  f"with one or two more (batch, channel); got {pairs} pair(s) for "
+                                  f"shape {input.shape}")
+    for k in range(pairs):
+        length, sizes = input.shape[input.ndim - 1 - k], pad[2 * k: 2 * k + 2]
+        too_big = {"reflect": max(sizes) >= length, "circular": max(sizes) > length,
+                   "replicate": length == 0}[mode]
+        if too_big:
+            raise ValueError(f"pad: mode {mode!r} cannot pad {sizes} a dimension of length {length} "
+                             f"(reflect needs padding < length, circular padding <= length, replicate "
+                             f"length > 0)")

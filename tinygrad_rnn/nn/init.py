@@ -67,7 +67,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0) -> Tensor:
     """A (semi-)orthogonal matrix: gradients through W h neither explode nor vanish at init."""
     if tensor.ndim < 2:
         raise ValueError(f"orthogonal_: needs a tensor with at least 2 dimensions, got shape {tensor.shape}")
-    rows, cols = tensor.shape[0], tensor.size // tensor.shape[0]
+    rows, cols = tensor.shape[0], tensor.numel() // tensor.shape[0]
     xp = tensor.backend.xp
     sample = randn(max(rows, cols), min(rows, cols), dtype="float64", device=tensor.device).data
     q, r = xp.linalg.qr(sample)

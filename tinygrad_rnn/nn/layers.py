@@ -1,12 +1,14 @@
-"""Feed-forward layers: ``Linear``, ``Embedding``, ``Dropout``."""
+"""Feed-forward layers: ``Linear``, ``Embedding``, ``Dropout``, and the plumbing layers
+``Identity`` and ``Flatten``."""
 from __future__ import annotations
 
 import math
 from typing import Any
 
+from ..core.autograd import ShapeError
 from ..core.factories import zeros
+from ..core.grad_mode import no_grad
 from ..core.tensor import Tensor
-from ..ops.common import check_same_device
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -46,28 +48,27 @@ class Embedding(Module):
     """A lookup table: integer ids (any shape) -> rows of ``weight`` (num_embeddings, embedding_dim).
 
     Initialised N(0, 1) like PyTorch. Its backward adds each row's gradient once per use.
+    The row ``padding_idx`` (if given) starts at zeros and gets no gradient: a padding token
+    stays the zero vector while training.
     """
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, device: str | None = None,
-                 dtype: Any = None) -> None:
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
+                 device: str | None = None, dtype: Any = None) -> None:
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.padding_idx = None if padding_idx is None else F.padding_index(padding_idx, num_embeddings)
         self.weight = Parameter(zeros(num_embeddings, embedding_dim, dtype=dtype, device=device))
         init.normal_(self.weight)
+        if self.padding_idx is not None:
+            with no_grad():
+                self.weight[self.padding_idx].fill_(0)
 
     def forward(self, ids: Tensor) -> Tensor:
-        if ids.dtype.kind not in "iu":
-            raise TypeError(f"Embedding: ids must be integers, got dtype {ids.dtype}")
-        check_same_device("Embedding", self.weight, ids)
-        if ids.size:
-            low, high = ids.data.min(), ids.data.max()
-            ids.backend.check((low >= 0) & (high < self.num_embeddings), IndexError,
-                              f"Embedding: ids must be in [0, {self.num_embeddings}), got values from {{}} to {{}}",
-                              low, high)
-        return self.weight[ids]
+        return F.embedding(ids, self.weight, self.padding_idx)
 
     def extra_repr(self) -> str:
-        return f"{self.num_embeddings}, {self.embedding_dim}"
+        padding = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{padding}"
 
 
 class Dropout(Module):
@@ -84,3 +85,40 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+class Identity(Module):
+    """Returns its input unchanged (a placeholder, e.g. for a layer switched off); any
+    constructor arguments are accepted and ignored, as in PyTorch."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def forward(self, input: Any) -> Any:  # noqa: A002
+        return input
+
+
+class Flatten(Module):
+    """Merge dimensions ``start_dim`` .. ``end_dim`` into one: (N, C, H, W) -> (N, C*H*W) by
+    default, keeping the batch dimension."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        shape = input.shape or (1,)  # a 0-d tensor flattens to one element, as in PyTorch
+        start, end = (self._dim(d, len(shape)) for d in (self.start_dim, self.end_dim))
+        if start > end:
+            raise ValueError(f"Flatten: start_dim {self.start_dim} comes after end_dim {self.end_dim} "
+                             f"for an input of shape {input.shape}")
+        return input.reshape(shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:])
+
+    @staticmethod
+    def _dim(dim: int, ndim: int) -> int:
+        if not -ndim <= dim < ndim:
+            raise ShapeError(f"Flatten: dim {dim} is out of range for a tensor with {ndim} dimension(s)")
+        return dim % ndim
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -9,10 +9,15 @@ ordinary backward through this unrolled graph.
 Shapes (PyTorch's): input (L, N, H_in), or (N, L, H_in) with ``batch_first``, or
 unbatched (L, H_in); h0/c0 and h_n/c_n (D * num_layers, N, H) with D = 2 if
 bidirectional else 1; output (L, N, D * H).
+
+A batch of sequences of different lengths comes as a ``PackedSequence`` (see
+``nn.utils.rnn``); then the output is one too, and step t runs on the sequences that
+have a step t only, so h_n/c_n hold each sequence's state after its own last step.
 """
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import Any, Callable
 
 from ..core.autograd import cycle_collector_paused
 from ..core.factories import zeros
@@ -23,6 +28,7 @@ from . import functional as F
 from .cells import (GRU_CELL, LSTM_CELL, CellType, add_recurrent_weights, cell_type_for, check_input_dtype,
                     check_state_tuple, project_input)
 from .module import Module
+from .utils.rnn import PackedSequence, packed_layout, packed_like
 
 
 class _Recurrent(Module):
@@ -56,43 +62,72 @@ class _Recurrent(Module):
     def _suffix(layer: int, direction: int) -> str:
         return f"_l{layer}" + ("_reverse" if direction else "")
 
-    def forward(self, input: Tensor, hx: Any = None) -> tuple:  # noqa: A002 (PyTorch's name)
+    def forward(self, input: Tensor | PackedSequence, hx: Any = None) -> tuple:  # noqa: A002 (PyTorch's name)
+        """``output, h_n`` (``output, (h_n, c_n)`` for an LSTM); ``output`` is a PackedSequence
+        when ``input`` is one."""
         with cycle_collector_paused():  # the unrolled graph has no cycles: rescanning its nodes is waste
             return self._forward(input, hx)
 
-    def _forward(self, input: Tensor, hx: Any) -> tuple:  # noqa: A002
+    def _forward(self, input: Tensor | PackedSequence, hx: Any) -> tuple:  # noqa: A002
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         x, batched = self._time_major(input)
-        states = self._initial_states(hx, x, batched)
+        states = self._initial_states(hx, x, x.shape[1], batched)
+        x, finals = self._layers(x, states, self._unroll)
+        output = x.transpose(0, 1) if self.batch_first and batched else x
+        return (output if batched else output.squeeze(1)), self._final_states(finals, batched)
+
+    def _forward_packed(self, packed: PackedSequence, hx: Any) -> tuple:
+        """The layers over a packed batch: (PackedSequence of outputs, final states taken at each
+        sequence's last step). ``hx`` and the final states are in the original batch order;
+        inside, the batch is sorted longest first, as the packed data is."""
+        data = self._check_packed(packed.data)
+        batch_sizes = packed_layout(packed)[0]
+        states = self._initial_states(hx, data, batch_sizes[0], True, packed.sorted_indices)
+        data, finals = self._layers(data, states, partial(self._unroll_packed, batch_sizes))
+        return packed_like(packed, data), self._final_states(finals, True, packed.unsorted_indices)
+
+    def _layers(self, x: Tensor, states: list, unroll: Callable) -> tuple[Tensor, list]:
+        """Run every layer, each direction with ``unroll``, the next layer reading the outputs of
+        both directions side by side: (last layer's outputs, final state of each layer and direction)."""
         finals = []
         for layer in range(self.num_layers):
             outputs = []
             for direction in range(self.num_directions):
-                k = layer * self.num_directions + direction
-                sequence, final = self._unroll(x, layer, direction, states[k])
+                sequence, final = unroll(x, layer, direction, states[layer * self.num_directions + direction])
                 outputs.append(sequence)
                 finals.append(final)
-            x = outputs[0] if len(outputs) == 1 else cat(outputs, axis=2)
+            x = outputs[0] if len(outputs) == 1 else cat(outputs, axis=-1)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 x = F.dropout(x, self.dropout)
-        output = x.transpose(0, 1) if self.batch_first and batched else x
-        h_n = stack([final[0] for final in finals])
-        if not batched:
-            output, h_n = output.squeeze(1), h_n.squeeze(1)
-        if not self.cell_type.has_cell_state:
-            return output, h_n
-        c_n = stack([final[1] for final in finals])
-        return output, (h_n, c_n if batched else c_n.squeeze(1))
+        return x, finals
 
-    def _unroll(self, x: Tensor, layer: int, direction: int, state: tuple) -> tuple:
-        """Run one layer in one direction over all L steps: (outputs (L, N, H), final state)."""
+    def _final_states(self, finals: list, batched: bool, order: Tensor | None = None) -> Any:
+        """h_n, or (h_n, c_n) for an LSTM: (D * num_layers, N, H), the batch taken in ``order``."""
+        stacked = []
+        for k in range(1 + self.cell_type.has_cell_state):
+            state = stack([final[k] for final in finals])
+            if order is not None:
+                state = state[:, order]
+            stacked.append(state if batched else state.squeeze(1))
+        return tuple(stacked) if self.cell_type.has_cell_state else stacked[0]
+
+    def _weights(self, layer: int, direction: int) -> tuple:
+        """A layer and direction's (w_ih, w_hh, b_ih, b_hh where it joins b_ih in the input
+        projection, b_hh where each step adds it: the GRU's, which its reset gate scales)."""
         suffix = self._suffix(layer, direction)
         w_ih, w_hh = getattr(self, "weight_ih" + suffix), getattr(self, "weight_hh" + suffix)
         b_ih, b_hh = getattr(self, "bias_ih" + suffix), getattr(self, "bias_hh" + suffix)
-        folds, step = self.cell_type.folds_hidden_bias, self.cell_type.step
+        folds = self.cell_type.folds_hidden_bias
+        return w_ih, w_hh, b_ih, b_hh if folds else None, None if folds else b_hh
+
+    def _unroll(self, x: Tensor, layer: int, direction: int, state: tuple) -> tuple:
+        """Run one layer in one direction over all L steps: (outputs (L, N, H), final state)."""
+        step = self.cell_type.step
         with scope(layer=layer, direction="reverse" if direction else "forward"):  # for the pictures
-            inputs = project_input(x, w_ih, b_ih, b_hh if folds else None).unbind(0)
+            w_ih, w_hh, b_ih, folded_bias, recurrent_bias = self._weights(layer, direction)
+            inputs = project_input(x, w_ih, b_ih, folded_bias).unbind(0)
             w_hh_t = w_hh.T  # transposed once, used by every step
-            recurrent_bias = None if folds else b_hh
             steps = range(len(inputs) - 1, -1, -1) if direction else range(len(inputs))
             hidden = [None] * len(inputs)
             for t in steps:
@@ -100,6 +135,40 @@ class _Recurrent(Module):
                     state = step(inputs[t], state, w_hh_t, recurrent_bias)
                 hidden[t] = state[0]
             return stack(hidden), state
+
+    def _unroll_packed(self, batch_sizes: list[int], x: Tensor, layer: int, direction: int,
+                       initial: tuple) -> tuple:
+        """Run one layer in one direction over a packed batch (rows sorted longest first): step t
+        on the first ``batch_sizes[t]`` rows only. Returns (packed outputs (sum of lengths, H),
+        final state (N, H): each sequence's state after its own last step).
+
+        Forwards the batch shrinks: rows that stop are set aside, holding their final state.
+        Backwards (reverse direction) it grows: a sequence joins, with its initial state, at
+        its own last step. Only slicing and joining, so BPTT is still the graph's backward.
+        """
+        step = self.cell_type.step
+        with scope(layer=layer, direction="reverse" if direction else "forward"):  # for the pictures
+            w_ih, w_hh, b_ih, folded_bias, recurrent_bias = self._weights(layer, direction)
+            inputs = project_input(x, w_ih, b_ih, folded_bias).split(batch_sizes)  # (batch_sizes[t], G * H) each
+            w_hh_t = w_hh.T
+            steps = range(len(inputs) - 1, -1, -1) if direction else range(len(inputs))
+            hidden = [None] * len(inputs)
+            state, stopped = (), []
+            for t in steps:
+                size, rows = batch_sizes[t], state[0].shape[0] if state else 0
+                if size < rows:  # the last rows' sequences ended at the previous step
+                    parts = [s.split([size, rows - size]) for s in state]
+                    state = tuple(part[0] for part in parts)
+                    stopped.append(tuple(part[1] for part in parts))
+                elif size > rows:  # the next rows' sequences start here, with their initial state
+                    joining = tuple(s[rows:size] for s in initial)
+                    state = tuple(cat(pair) for pair in zip(state, joining)) if state else joining
+                with scope(t=t):
+                    state = step(inputs[t], state, w_hh_t, recurrent_bias)
+                hidden[t] = state[0]
+            stopped.append(state)
+            final = stopped[0] if len(stopped) == 1 else tuple(cat(rows) for rows in zip(*reversed(stopped)))
+            return cat(hidden), final
 
     # ---- checks ------------------------------------------------------------------------
     def _time_major(self, input: Tensor) -> tuple[Tensor, bool]:  # noqa: A002
@@ -117,11 +186,21 @@ class _Recurrent(Module):
             return input.unsqueeze(1), False
         return (input.transpose(0, 1) if self.batch_first else input), True
 
-    def _initial_states(self, hx: Any, x: Tensor, batched: bool) -> list:
-        """One state tuple, (h,) or (h, c), per layer and direction."""
+    def _check_packed(self, data: Tensor) -> Tensor:
+        """The data of a packed input, which must be (sum of lengths, H_in)."""
+        name = type(self).__name__
+        if data.ndim != 2 or data.shape[1] != self.input_size:
+            raise ValueError(f"{name}: expected a PackedSequence whose data is (sum of lengths, "
+                             f"{self.input_size}) for input_size={self.input_size}, got data of shape {data.shape}")
+        check_input_dtype(name, data, self.weight_ih_l0)
+        return data
+
+    def _initial_states(self, hx: Any, x: Tensor, batch: int, batched: bool, order: Tensor | None = None) -> list:
+        """One state tuple, (h,) or (h, c), per layer and direction, for ``batch`` sequences (the
+        given state's batch taken in ``order`` when one is given)."""
         name = type(self).__name__
         count = self.num_layers * self.num_directions
-        shape = (count, x.shape[1], self.hidden_size)
+        shape = (count, batch, self.hidden_size)
         has_cell_state = self.cell_type.has_cell_state
         if hx is None:
             zero = zeros(shape[1:], dtype=x.dtype, device=x.device)
@@ -135,6 +214,8 @@ class _Recurrent(Module):
                                  f"num_directions, {'batch, ' if batched else ''}hidden_size), got {got}")
         if not batched:
             given = tuple(s.unsqueeze(1) for s in given)
+        if order is not None:
+            given = tuple(s[:, order] for s in given)
         per_layer = [s.unbind(0) for s in given]
         return [tuple(states[k] for states in per_layer) for k in range(count)]
 

@@ -1,4 +1,5 @@
-"""Binary arithmetic and matrix multiplication, each forward beside its backward.
+"""Binary arithmetic and matrix multiplication, each forward beside its backward; PyTorch's
+``mm``, ``bmm`` and ``dot`` are ``matmul`` restricted to exactly 2-d, 3-d and 1-d operands.
 
 Inputs may have different shapes that broadcast; every backward sums its gradient
 back to the input's own shape with ``sum_to``.
@@ -214,3 +215,39 @@ def matmul(a: Any, b: Any) -> Tensor:
         raise TypeError(f"matmul: {a.shape} @ {b.shape}: expected both operands to have the same dtype, "
                         f"got {a.dtype} and {b.dtype}; convert one first, e.g. b.to({str(a.dtype)!r})")
     return Matmul.apply(a, b)
+
+
+def _check_operands(op: str, a: Any, b: Any, ndim: int, what: str) -> None:
+    """mm, bmm and dot take two tensors of exactly ``ndim`` dimensions (no broadcasting)."""
+    for name, x in (("first", a), ("second", b)):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{op}: expected two tensors, got {type(x).__name__} as the {name} operand")
+        if x.ndim != ndim:
+            raise ShapeError(f"{op}: expected {what} ({ndim}-d tensors), got shapes {a.shape} and {b.shape}; "
+                             "matmul (@) broadcasts over other shapes")
+
+
+def mm(a: Tensor, b: Tensor) -> Tensor:
+    """Matrix product of an (n, m) and an (m, p) matrix: (n, p)."""
+    _check_operands("mm", a, b, 2, "two matrices")
+    if a.shape[1] != b.shape[0]:
+        raise ShapeError(f"mm: shapes {a.shape} and {b.shape} cannot be multiplied ({a.shape[1]} columns "
+                         f"against {b.shape[0]} rows)")
+    return matmul(a, b)
+
+
+def bmm(a: Tensor, b: Tensor) -> Tensor:
+    """Batched matrix product: (B, n, m) with (B, m, p) gives (B, n, p); B must match."""
+    _check_operands("bmm", a, b, 3, "two batches of matrices")
+    if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        raise ShapeError(f"bmm: shapes {a.shape} and {b.shape} cannot be multiplied: expected the second "
+                         f"of shape ({a.shape[0]}, {a.shape[2]}, p)")
+    return matmul(a, b)
+
+
+def dot(a: Tensor, b: Tensor) -> Tensor:
+    """Inner product of two vectors of one length: a 0-d tensor."""
+    _check_operands("dot", a, b, 1, "two vectors")
+    if a.shape != b.shape:
+        raise ShapeError(f"dot: vectors of different lengths {a.shape[0]} and {b.shape[0]}")
+    return matmul(a, b)

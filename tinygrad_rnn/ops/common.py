@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..backends import device_mismatch
+from ..core.autograd import ShapeError
 from ..core.tensor import Tensor
 
 
@@ -44,6 +45,20 @@ def check_same_device(op: str, *tensors: Tensor) -> None:
     """For ops that take non-differentiable tensors (targets, ids, indices) beside their inputs."""
     if any(t.backend is not tensors[0].backend for t in tensors):
         raise device_mismatch(op, tensors)
+
+
+def broadcast_shapes(op: str, *shapes: tuple) -> tuple:
+    """The shape that ``shapes`` broadcast to (aligned at the right, sizes equal or 1), or a
+    ``ShapeError`` naming ``op``."""
+    ndim = max(len(s) for s in shapes)
+    result = []
+    for d in range(ndim):
+        sizes = {s[d - ndim + len(s)] for s in shapes if d - ndim + len(s) >= 0} - {1}
+        if len(sizes) > 1:
+            raise ShapeError(f"{op}: shapes {', '.join(str(tuple(s)) for s in shapes)} do not broadcast "
+                             f"(sizes {sorted(sizes)} meet at dimension {d - ndim})")
+        result.append(sizes.pop() if sizes else 1)
+    return tuple(result)
 
 
 def sum_to(grad: Any, shape: tuple) -> Any:

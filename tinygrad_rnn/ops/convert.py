@@ -1,6 +1,6 @@
 """Changing how values are stored, not what they are: dtype casts, device copies, clones,
-and turning an op's mixed operands (tensors, Python and NumPy numbers, NumPy arrays)
-into tensors of one dtype by PyTorch's promotion rules (see ``dtypes.py``)."""
+contiguous copies, and turning an op's mixed operands (tensors, Python and NumPy numbers,
+NumPy arrays) into tensors of one dtype by PyTorch's promotion rules (see ``dtypes.py``)."""
 from __future__ import annotations
 
 from typing import Any
@@ -65,6 +65,12 @@ def to_device(x: Tensor, device: str) -> Tensor:
 def clone(x: Tensor) -> Tensor:
     """A copy with its own memory; gradients flow through it."""
     return Clone.apply(x)
+
+
+def contiguous(x: Tensor) -> Tensor:
+    """``x`` itself when its values lie in memory row after row (C order), else such a copy,
+    in the graph as ``clone`` (a transposed or strided view is not contiguous)."""
+    return x if x.data.flags.c_contiguous else Clone.apply(x)
 
 
 def as_tensor(value: Any, like: Tensor) -> Tensor:

@@ -1,19 +1,22 @@
-"""Reductions over axes (sum, mean, max, min) and the softmax family.
+"""Reductions over axes (sum, mean, max, min, var, std, norm, logsumexp) and the softmax family.
 
 Axes follow NumPy (``axis``: int, tuple or None; ``keepdims``); PyTorch's ``dim`` and
-``keepdim`` are accepted as aliases everywhere.
+``keepdim`` are accepted as aliases everywhere. The reductions PyTorch added later (var,
+std, norm, logsumexp) take PyTorch's arguments only.
 """
 from __future__ import annotations
 
 import math
 from typing import Any, NamedTuple
 
-from ..core.autograd import Function
+from ..core.autograd import Function, ShapeError
 from ..core.dtypes import is_floating
 from ..core.tensor import Tensor
-from .arithmetic import mul
+from .arithmetic import div, mul, sub
 from .common import pick_axis, pick_keepdims
+from .convert import cast, floating
 from .shape import gather, squeeze
+from .unary import abs, maximum, minimum, sign, sqrt
 
 
 def _restore_axes(xp: Any, grad: Any, axis: Any, keepdims: bool) -> Any:
@@ -63,6 +66,62 @@ class Amin(Amax):
 
     __slots__ = ()
     reduction = "min"
+
+
+class Logsumexp(Function):
+    __slots__ = ('axis', 'keepdims')
+
+    def forward(self, x, axis, keepdims):
+        xp = self.xp
+        peak = x.max(axis=axis, keepdims=True)
+        peak = xp.where(xp.isfinite(peak), peak, 0)  # all -inf (or an inf) along the axis: no shift
+        with self.backend.ignore_float_errors():  # log(0) = -inf is the right answer for all -inf
+            y = xp.log(xp.exp(x - peak).sum(axis=axis, keepdims=True)) + peak
+        if not keepdims:
+            y = y.reshape(_reduced_shape(x.shape, axis))
+        self.save_for_backward(x, y)
+        self.axis, self.keepdims = axis, keepdims
+        return y
+
+    def backward(self, grad):
+        # d logsumexp(x)/dx_i = exp(x_i) / sum_j exp(x_j) = exp(x_i - logsumexp(x)): softmax(x)_i
+        x, y = self.saved
+        xp = self.xp
+        y = _restore_axes(xp, y, self.axis, self.keepdims)
+        grad = _restore_axes(xp, grad, self.axis, self.keepdims)
+        return grad * xp.exp(x - y)
+
+
+class VectorNorm(Function):
+    """The p-norm (sum |x|^p)^(1/p) for a finite p other than 0 and 1 (those are sums of
+    sign(|x|) and |x|, composed in ``norm``)."""
+
+    __slots__ = ('p', 'axis', 'keepdims')
+
+    def forward(self, x, p, axis, keepdims):
+        xp = self.xp
+        norm = (xp.abs(x) ** p).sum(axis=axis, keepdims=keepdims) ** (1.0 / p)
+        self.save_for_backward(x, norm)
+        self.p, self.axis, self.keepdims = p, axis, keepdims
+        return norm
+
+    def backward(self, grad):
+        # d ||x||_p/dx_i = sign(x_i) |x_i|^(p-1) / ||x||_p^(p-1); 0 where the norm is 0, as PyTorch
+        x, norm = self.saved
+        xp, p = self.xp, self.p
+        norm = _restore_axes(xp, norm, self.axis, self.keepdims)
+        grad = _restore_axes(xp, grad, self.axis, self.keepdims)
+        scale = grad / xp.where(norm == 0, 1, norm) ** (p - 1)
+        return xp.sign(x) * xp.abs(x) ** (p - 1) * scale
+
+
+def _reduced_shape(shape: tuple, axis: Any) -> tuple:
+    """``shape`` without the axes ``axis`` (an int or a tuple, negative allowed; None: all)."""
+    if axis is None:
+        return ()
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    gone = {a % len(shape) for a in axes}
+    return tuple(n for d, n in enumerate(shape) if d not in gone)
 
 
 class ValuesIndices(NamedTuple):
@@ -142,6 +201,8 @@ def amin(x: Tensor, axis: Any = None, keepdims: bool = False, *,
 
 
 def _extreme(x: Tensor, axis: Any, keepdims: bool, dim: Any, keepdim: bool | None, name: str) -> Any:
+    if isinstance(axis, Tensor):  # max(x, other): PyTorch's elementwise form
+        return (maximum if name == "max" else minimum)(x, axis)
     axis, keepdims = pick_axis(axis, dim), pick_keepdims(keepdims, keepdim)
     if axis is None:  # over everything: one value, as PyTorch's x.max()
         return (amax if name == "max" else amin)(x)
@@ -157,13 +218,15 @@ def _extreme(x: Tensor, axis: Any, keepdims: bool, dim: Any, keepdim: bool | Non
 
 def max(x: Tensor, axis: Any = None, keepdims: bool = False, *,  # noqa: A001
         dim: Any = None, keepdim: bool | None = None) -> Any:
-    """The largest value (no ``dim``), or ``(values, indices)`` of the largest along ``dim``."""
+    """The largest value (no ``dim``), ``(values, indices)`` of the largest along ``dim``, or
+    given a tensor in place of ``dim``, the elementwise ``maximum`` of the two (as ``torch.max``)."""
     return _extreme(x, axis, keepdims, dim, keepdim, "max")
 
 
 def min(x: Tensor, axis: Any = None, keepdims: bool = False, *,  # noqa: A001
         dim: Any = None, keepdim: bool | None = None) -> Any:
-    """The smallest value (no ``dim``), or ``(values, indices)`` of the smallest along ``dim``."""
+    """The smallest value (no ``dim``), ``(values, indices)`` of the smallest along ``dim``, or
+    given a tensor in place of ``dim``, the elementwise ``minimum`` of the two (as ``torch.min``)."""
     return _extreme(x, axis, keepdims, dim, keepdim, "min")
 
 
@@ -191,3 +254,72 @@ def log_softmax(x: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
     """log(softmax(x)) over ``axis``, computed stably (no log of 0 for large logits)."""
     _need_floating(x, "log_softmax")
     return LogSoftmax.apply(x, axis=pick_axis(axis, dim, default=-1))
+
+
+def logsumexp(x: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
+    """log(sum(exp(x))) over ``dim`` (an int or a tuple), without overflow: the largest value is
+    taken out first. Its gradient is the softmax of ``x`` along ``dim``."""
+    return Logsumexp.apply(floating(x), axis=pick_axis(dim, None), keepdims=bool(keepdim))
+
+
+def var(x: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+        correction: float | None = None) -> Tensor:
+    """Variance over ``dim`` (all when None): sum((x - mean)^2) / (N - correction).
+
+    PyTorch's signatures: ``var(dim=None, *, correction=1, keepdim=False)`` and the older
+    ``var(dim, unbiased=True, keepdim=False)`` (``unbiased=False`` is ``correction=0``);
+    ``var(False)`` means ``unbiased=False``. With N <= correction the result is inf or nan.
+    """
+    _need_floating(x, "var")
+    if isinstance(dim, bool):  # var(unbiased)
+        dim, unbiased = None, dim
+    if unbiased is not None and correction is not None:
+        raise TypeError("var: pass either unbiased or correction, not both")
+    if correction is None:
+        correction = 1 if unbiased is None else int(unbiased)
+    axis = pick_axis(dim, None)
+    axes = range(x.ndim) if axis is None else (axis if isinstance(axis, tuple) else (axis,))
+    count = math.prod(x.shape[a] for a in axes)
+    deviation = sub(x, mean(x, axis, keepdims=True))
+    total = Sum.apply(mul(deviation, deviation), axis=axis, keepdims=bool(keepdim))
+    with x.backend.ignore_float_errors():  # PyTorch divides by max(0, N - correction): 0 gives inf or nan
+        return div(total, count - correction if count > correction else 0)
+
+
+def std(x: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+        correction: float | None = None) -> Tensor:
+    """Standard deviation over ``dim``: the square root of ``var`` (same arguments)."""
+    _need_floating(x, "std")
+    return sqrt(var(x, dim, unbiased, keepdim, correction=correction))
+
+
+def norm(x: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+    """The p-norm of ``x`` over ``dim`` (all elements when None), as ``torch.norm``.
+
+    ``p``: ``"fro"`` or 2 (the square root of the sum of squares), 1 (sum of |x|), ``inf``
+    (largest |x|; ties share the gradient), ``-inf`` (smallest |x|), 0 (the count of nonzero
+    elements; gradient 0) or any other number (``(sum |x|^p)^(1/p)``). Where the norm is 0 its
+    gradient is 0, as in PyTorch. ``dtype`` casts ``x`` first.
+    """
+    if dtype is not None:
+        x = cast(x, dtype)
+    _need_floating(x, "norm")
+    axis = pick_axis(dim, None)
+    if isinstance(p, str):
+        if p != "fro":
+            raise ValueError(f"norm: p={p!r} is not supported; use 'fro' or a number (the nuclear norm "
+                             "needs singular values, which this library does not compute)")
+        if isinstance(axis, tuple) and len(axis) > 2:
+            raise ShapeError(f"norm: p='fro' reduces one or two dims, got dim={dim}; use p=2 for the "
+                             "norm of all the elements over more dims")
+        p = 2
+    keepdim = bool(keepdim)
+    if p == math.inf:
+        return amax(abs(x), axis, keepdim)
+    if p == -math.inf:
+        return amin(abs(x), axis, keepdim)
+    if p == 0:
+        return Sum.apply(sign(abs(x)), axis=axis, keepdims=keepdim)
+    if p == 1:
+        return Sum.apply(abs(x), axis=axis, keepdims=keepdim)
+    return VectorNorm.apply(x, p=float(p), axis=axis, keepdims=keepdim)

@@ -249,6 +249,14 @@ def transpose(x: Tensor, axis0: int | None = None, axis1: int | None = None) -> 
     return as_views(x, Permute, axes=tuple(axes))
 
 
+def t(x: Tensor) -> Tensor:
+    """The transpose of a matrix; 0-d and 1-d tensors come back unchanged (PyTorch's ``t()``)."""
+    if x.ndim > 2:
+        raise ShapeError(f"t: expects a tensor with at most 2 dimensions, got shape {x.shape}; use "
+                         "transpose(dim0, dim1) or permute for more")
+    return transpose(x)
+
+
 def expand(x: Tensor, *shape: Any) -> Tensor:
     """Broadcast ``x`` to ``shape`` without copying (-1 keeps a dimension)."""
     shape = shape_arg(shape)

@@ -14,10 +14,12 @@ from typing import Any, Sequence
 from ..core.tensor import Tensor
 from . import shape as shapes
 from . import unary
+from .einsum import einsum as _einsum
 
 ndarray = Tensor  # isinstance(value, xp.ndarray) holds for tensors here
-exp, log, sqrt, tanh, sign, abs, maximum, minimum, where = (
-    unary.exp, unary.log, unary.sqrt, unary.tanh, unary.sign, unary.abs, unary.maximum, unary.minimum, unary.where)
+exp, log, sqrt, tanh, sin, cos, sign, abs, maximum, minimum, where = (
+    unary.exp, unary.log, unary.sqrt, unary.tanh, unary.sin, unary.cos, unary.sign, unary.abs, unary.maximum,
+    unary.minimum, unary.where)
 
 
 def zeros_like(x: Tensor, shape: Sequence[int] | None = None) -> Tensor:
@@ -60,12 +62,19 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     return shapes.stack(list(tensors), axis)
 
 
+def einsum(subscripts: str, *operands: Any, optimize: Any = False) -> Tensor:
+    """NumPy's einsum (``optimize`` is NumPy's speed hint, not needed here); arrays among the
+    operands are constants (the ones and identity matrices of einsum's own backward)."""
+    like = next(x for x in operands if isinstance(x, Tensor))
+    return _einsum(subscripts, *[x if isinstance(x, Tensor) else Tensor._wrap(x, like.backend) for x in operands])
+
+
 def split(x: Tensor, bounds: Sequence[int], axis: int = 0) -> list[Tensor]:
     """NumPy's split at the positions ``bounds`` along ``axis``."""
     edges = [0, *bounds, x.shape[axis]]
     return list(shapes.split(x, [b - a for a, b in zip(edges, edges[1:])], axis))
 
 
-__all__ = ["ndarray", "exp", "log", "sqrt", "tanh", "sign", "abs", "maximum", "minimum", "where",
+__all__ = ["ndarray", "exp", "log", "sqrt", "tanh", "sin", "cos", "sign", "abs", "maximum", "minimum", "where",
            "zeros_like", "broadcast_to", "expand_dims", "transpose", "swapaxes", "moveaxis", "concatenate",
-           "stack", "split"]
+           "stack", "split", "einsum"]

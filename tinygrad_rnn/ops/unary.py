@@ -1,4 +1,5 @@
-"""Elementwise functions of one tensor (and the two-input ``maximum``/``minimum``/``where``).
+"""Elementwise functions of one tensor (and the two-input ``maximum``/``minimum``/``where``,
+with ``masked_fill`` built on ``where``).
 
 Ops whose derivative is easiest in terms of their output (exp, tanh, sigmoid, sqrt)
 save the output; the others save the input.
@@ -9,8 +10,8 @@ from typing import Any
 
 from ..core.autograd import Function, ShapeError
 from ..core.tensor import Tensor
-from .common import check_same_device, sum_to
-from .convert import as_tensor, floating, operands
+from .common import broadcast_shapes, check_same_device, sum_to
+from .convert import as_tensor, cast, floating, operands, to_device
 
 
 class Exp(Function):
@@ -38,6 +39,45 @@ class Log(Function):
         # d log(x)/dx = 1/x
         (x,) = self.saved
         return grad / x
+
+
+class Log1p(Function):
+    __slots__ = ()
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.log1p(x)  # exact for tiny x, where log(1 + x) would round 1 + x first
+
+    def backward(self, grad):
+        # d log(1 + x)/dx = 1 / (1 + x)
+        (x,) = self.saved
+        return grad / (1 + x)
+
+
+class Sin(Function):
+    __slots__ = ()
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.sin(x)
+
+    def backward(self, grad):
+        # d sin(x)/dx = cos(x)
+        (x,) = self.saved
+        return grad * self.xp.cos(x)
+
+
+class Cos(Function):
+    __slots__ = ()
+
+    def forward(self, x):
+        self.save_for_backward(x)
+        return self.xp.cos(x)
+
+    def backward(self, grad):
+        # d cos(x)/dx = -sin(x)
+        (x,) = self.saved
+        return -grad * self.xp.sin(x)
 
 
 class Sqrt(Function):
@@ -212,6 +252,21 @@ def log(x: Tensor) -> Tensor:
     return Log.apply(floating(x))
 
 
+def log1p(x: Tensor) -> Tensor:
+    """Elementwise log(1 + x), accurate for x near 0."""
+    return Log1p.apply(floating(x))
+
+
+def sin(x: Tensor) -> Tensor:
+    """Elementwise sine (radians)."""
+    return Sin.apply(floating(x))
+
+
+def cos(x: Tensor) -> Tensor:
+    """Elementwise cosine (radians)."""
+    return Cos.apply(floating(x))
+
+
 def sqrt(x: Tensor) -> Tensor:
     """Elementwise square root."""
     return Sqrt.apply(floating(x))
@@ -272,6 +327,27 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     condition = as_tensor(condition, a)
     check_same_device("where", a, condition)
     return Where.apply(a, b, condition=condition.data.astype(bool))
+
+
+def masked_fill(x: Tensor, mask: Tensor, value: Any) -> Tensor:
+    """``value`` where the bool ``mask`` holds, ``x`` elsewhere (PyTorch's out-of-place masked_fill).
+
+    The result has ``x``'s dtype and the broadcast shape of ``x`` and ``mask``. The gradient
+    reaches ``x`` where the mask is False, and a 0-d tensor ``value`` from every filled place.
+    """
+    if not isinstance(mask, Tensor) or mask.dtype != bool:
+        raise TypeError(f"masked_fill: the mask must be a bool tensor, got "
+                        f"{f'dtype {mask.dtype}' if isinstance(mask, Tensor) else type(mask).__name__}; "
+                        "make one with a comparison, e.g. x > 0")
+    check_same_device("masked_fill", x, mask)
+    broadcast_shapes("masked_fill", x.shape, mask.shape)
+    if isinstance(value, Tensor):
+        if value.ndim:
+            raise ShapeError(f"masked_fill: the value must be a number or a 0-d tensor, got shape {value.shape}")
+        value = cast(to_device(value, x.device), x.dtype)
+    else:
+        value = Tensor._wrap(x.backend.xp.asarray(value, dtype=x.dtype), x.backend)
+    return where(mask, value, x)
 
 
 def compare(a: Any, b: Any, name: str) -> Tensor:

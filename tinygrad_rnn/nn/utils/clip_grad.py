@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable
 
-from ..core.tensor import Tensor
+from ...core.tensor import Tensor
 
 
 def _with_grads(parameters: Iterable[Tensor] | Tensor) -> list[Tensor]:
