@@ -143,6 +143,9 @@ CASES: dict[str, Case] = {
                                     lambda lib, x: F(lib).softplus(x, beta=2.0, threshold=4.0)),
     "softplus_module": Case(uniform((4, 6), -8.0, 8.0), lambda m, x: m(x),
                             module=lambda lib: lib.nn.Softplus(beta=0.5, threshold=3.0)),
+    "softmax_module": Case(uniform((4, 6), -5.0, 5.0), lambda m, x: m(x), module=lambda lib: lib.nn.Softmax(dim=1)),
+    "log_softmax_module": Case(uniform((2, 3, 4), -5.0, 5.0), lambda m, x: m(x),
+                               module=lambda lib: lib.nn.LogSoftmax(dim=-1)),
     # layers as functions
     "embedding": Case(embedding_inputs, lambda lib, w, i: F(lib).embedding(i, w)),
     "embedding_padding_idx": Case(embedding_inputs, lambda lib, w, i: F(lib).embedding(i, w, padding_idx=1)),
@@ -287,6 +290,8 @@ REPRS: dict[str, Callable[[Any], Any]] = {
     "gelu": lambda lib: lib.nn.GELU(),
     "gelu_tanh": lambda lib: lib.nn.GELU(approximate="tanh"),
     "softplus": lambda lib: lib.nn.Softplus(),
+    "softmax": lambda lib: lib.nn.Softmax(dim=1),
+    "log_softmax": lambda lib: lib.nn.LogSoftmax(dim=-1),
     "identity": lambda lib: lib.nn.Identity(3, key="ignored"),
     "flatten": lambda lib: lib.nn.Flatten(),
     "flatten_dims": lambda lib: lib.nn.Flatten(0, 2),

@@ -487,3 +487,10 @@ def test_flatten_rejects_start_after_end():
 def test_loss_module_rejects_an_unknown_reduction_when_made():
     with pytest.raises(ValueError, match="'average'"):
         nn.MSELoss(reduction="average")
+
+
+@pytest.mark.parametrize("name", ["Softmax", "LogSoftmax"])
+def test_softmax_modules_need_the_dim(name):
+    """PyTorch guesses a missing dim (with a deprecation warning); here the error says which to pass."""
+    with pytest.raises(ValueError, match=f"{name}: pass dim="):
+        getattr(tg.nn, name)()(tg.ones(2, 3))

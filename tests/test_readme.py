@@ -84,3 +84,8 @@ def test_compiled_steps(capsys):
     step = names["step"]
     listing = str(step.program)
     assert "sigmoid backward layer=0 direction=forward t=9" in listing and step.program.passes
+
+
+def test_batches_of_different_lengths(capsys):
+    _run(_python_block_after("Batches of different lengths"))
+    assert capsys.readouterr().out.strip() == "[5, 2, 3] 0.0 True"

@@ -3,7 +3,7 @@
 Names, shapes and defaults follow ``torch.nn`` so that weights and habits carry over.
 """
 from . import functional, init, utils
-from .activation import GELU, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh
+from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Softplus, Tanh
 from .cells import GRUCell, LSTMCell, RNNCell
 from .containers import ModuleDict, ModuleList, ParameterList, Sequential
 from .layers import Dropout, Embedding, Flatten, Identity, Linear
@@ -14,6 +14,6 @@ from .recurrent import GRU, LSTM, RNN
 
 __all__ = ["Module", "ModuleDict", "ModuleList", "Sequential", "ParameterList", "Parameter",
            "Linear", "Embedding", "Dropout", "Identity", "Flatten", "LayerNorm",
-           "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "Softplus",
+           "ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "Softplus", "Softmax", "LogSoftmax",
            "L1Loss", "MSELoss", "NLLLoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss",
            "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU", "functional", "init", "utils"]

@@ -1,4 +1,4 @@
-"""Activation modules: ``ReLU``, ``LeakyReLU``, ``Tanh``, ``Sigmoid``, ``GELU``, ``Softplus``.
+"""Activation modules: ``ReLU``, ``LeakyReLU``, ``Tanh``, ``Sigmoid``, ``GELU``, ``Softplus``, ``Softmax``, ``LogSoftmax``.
 
 Each holds only its settings and calls the function of the same name in ``functional``, so a
 model can list its nonlinearities as layers (``Sequential(Linear(4, 8), ReLU(), ...)``).
@@ -80,3 +80,32 @@ class Softplus(Module):
 
     def extra_repr(self) -> str:
         return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class Softmax(Module):
+    """e^x / sum(e^x) along ``dim``: scores to probabilities."""
+
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return F.softmax(input, dim=_required_dim(self))
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    """log(softmax(x)) along ``dim``, computed stably; pairs with ``NLLLoss``."""
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return F.log_softmax(input, dim=_required_dim(self))
+
+
+def _required_dim(module: Softmax) -> int:
+    """PyTorch guesses a missing ``dim`` from the rank with a deprecation warning; here it must be given."""
+    if module.dim is None:
+        raise ValueError(f"{type(module).__name__}: pass dim=, the axis that sums to 1 "
+                         "(e.g. dim=1 for scores shaped (batch, classes))")
+    return module.dim
