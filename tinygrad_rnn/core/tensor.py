@@ -3,7 +3,9 @@
 A tensor holds its backend array in ``data``. Leaves are tensors you create; every
 op on tensors that require grad returns a non-leaf whose ``grad_fn`` is the op's
 node on the tape (see ``autograd.py``). ``backward()`` fills ``.grad`` on the leaves.
-The methods here are thin sugar: the maths lives in ``ops/``.
+The methods here are thin sugar: the maths lives in ``ops/``. The file is longer than
+the others because the class carries PyTorch's whole method surface (about 100 one-line
+methods, grouped by kind), which users expect on the one class they use.
 """
 from __future__ import annotations
 
