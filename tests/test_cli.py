@@ -350,3 +350,20 @@ def test_demo_draws_the_unrolled_graph(tmp_path):
     assert proc.returncode == 0, proc.stderr
     svg = (out / "unrolled_graph.svg").read_text()
     assert "<svg" in svg and "forget gate" in svg and "embedding.weight" in svg
+    page = (out / "graph.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and 'id="tg-data"' in page and "forget gate" in page
+    assert "graph.html" in proc.stdout
+
+
+def test_graph_html_writes_the_explorer_page(tmp_path):
+    proc = cli("graph", "--cell", "gru", "--steps", 2, "--out", tmp_path / "g.svg", "--html", tmp_path / "g.html",
+               cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    page = (tmp_path / "g.html").read_text()
+    assert (tmp_path / "g.svg").exists() and "<svg" in page and '"detailed": true' in page
+    assert proc.stdout.splitlines()[-1] == f"wrote {tmp_path / 'g.html'}"
+
+
+def test_graph_html_into_a_missing_folder(tmp_path):
+    proc = cli("graph", "--out", tmp_path / "g.svg", "--html", tmp_path / "missing_dir" / "g.html", cwd=tmp_path)
+    assert_one_line_error(proc, "the folder of --html", "missing_dir", "does not exist")

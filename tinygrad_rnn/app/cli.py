@@ -23,7 +23,7 @@ from ..core.factories import randn, zeros
 from ..nn import Linear
 from ..nn.functional import cross_entropy, mse_loss
 from ..core.tensor import Tensor
-from ..viz import render
+from ..viz import explore, recording, render
 
 DEMO_STEPS = 500  # about a minute on 2 CPU cores
 DEFAULTS = TrainConfig()  # for --help: the training defaults are written once, in TrainConfig
@@ -132,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     graph.add_argument("--collapse", action="store_true", help="draw each time step as one node")
     graph.add_argument("--grad-flow", action="store_true", help="colour nodes by log10 of their gradient norm")
     graph.add_argument("--backward", action="store_true", help="number ops in the order backward visits them")
+    graph.add_argument("--html", metavar="FILE", help="also write the interactive explorer page "
+                       "(one self-contained .html: click nodes, step through backward)")
     graph.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     return parser
 
@@ -152,41 +154,51 @@ def run_demo(args: argparse.Namespace) -> None:
     print("\nAfter training:\n" + sample_text(result.model, vocab, "ROMEO:", 300) + "\n")
     curve = os.path.join(args.out, "loss_curve.png")
     plot_losses(result, curve)
-    picture = os.path.join(args.out, "unrolled_graph.svg")
+    picture, page = os.path.join(args.out, "unrolled_graph.svg"), os.path.join(args.out, "graph.html")
     try:
-        draw_unrolled(result.model, vocab, "ROMEO", picture)
-        wrote = f"{curve}, {picture}"
+        draw_unrolled(result.model, vocab, "ROMEO", picture, page)
+        wrote = f"{curve}, {picture}, {page}"
     except RuntimeError as error:  # no Graphviz renderer: the message says where the DOT went
         print(f"(graph picture skipped: {error})")
         wrote = curve
     print(f"loss {result.train_losses[0]:.3f} -> {result.train_losses[-1]:.3f}; wrote {wrote} and {path}")
 
 
-def draw_unrolled(model, vocab: Vocabulary, text: str, path: str) -> None:
-    """The model's graph over a few characters, one cluster per time step, with its loss."""
+def draw_unrolled(model, vocab: Vocabulary, text: str, path: str, page: str) -> None:
+    """The model's graph over a few characters, one cluster per time step, with its loss: a
+    picture at ``path`` and, after a backward pass, the explorer page at ``page``."""
     ids = Tensor(vocab.encode(text[:-1]), device=model.head.weight.device).reshape(-1, 1)
     targets = Tensor(vocab.encode(text[1:]), device=ids.device).reshape(-1)
-    logits, _ = model(ids)
-    loss = cross_entropy(logits.reshape(-1, logits.shape[-1]), targets)
+    with recording():  # keep values and gradients for the explorer page
+        logits, _ = model(ids)
+        loss = cross_entropy(logits.reshape(-1, logits.shape[-1]), targets)
+        loss.backward(retain_graph=True)
     render(loss, path=path, params=model, group="timestep")
+    explore(loss, path=page, params=model, title=f"the trained model over {text!r}")
 
 
 def run_graph(args: argparse.Namespace) -> None:
-    """A tiny model over a few steps: forward, backward, and its picture."""
+    """A tiny model over a few steps: forward, backward, and its picture (and explorer page)."""
     require_folder(args.out, "--out")
+    if args.html:
+        require_folder(args.html, "--html")
     manual_seed(args.seed)
     layer = CELLS[args.cell](args.input, args.hidden)
     head = Linear(args.hidden, 1)
     x = randn(args.steps, 1, args.input)
-    out, _ = layer(x)
-    loss = mse_loss(head(out[-1]), zeros(1, 1))
-    loss.backward(retain_graph=True)
+    with recording():  # keep values and gradients for the explorer page
+        out, _ = layer(x)
+        loss = mse_loss(head(out[-1]), zeros(1, 1))
+        loss.backward(retain_graph=True)
     params = {**{f"{args.cell}.{k}": v for k, v in layer.named_parameters()},
               **{f"head.{k}": v for k, v in head.named_parameters()}}
-    render(loss, path=args.out, params=params, group=None if args.group == "none" else args.group,
-           collapse="timestep" if args.collapse else None, grad_flow=args.grad_flow,
-           backward_order=args.backward, format=args.format)
+    group = None if args.group == "none" else args.group
+    render(loss, path=args.out, params=params, group=group, collapse="timestep" if args.collapse else None,
+           grad_flow=args.grad_flow, backward_order=args.backward, format=args.format)
     print(f"wrote {args.out}")
+    if args.html:
+        explore(loss, path=args.html, params=params, group=group, title=f"{args.cell} over {args.steps} steps")
+        print(f"wrote {args.html}")
 
 
 def plot_losses(result, path: str) -> None:

@@ -26,10 +26,12 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from ..core.autograd import Function
 from ..core.tensor import Tensor
-from .record import BackwardRecord, info, record_for
+from .record import BackwardRecord, info, norm_of, record_for
 
 if TYPE_CHECKING:
     import graphviz
+
+    from .picture import Picture
 
 LARGE_GRAPH = 1500  # op nodes beyond which a flat picture is unreadable
 STYLE = {
@@ -178,8 +180,9 @@ def _heat_colour(fraction: float) -> str:
 
 def to_dot(*outputs: Tensor, params: Any = None, show: Iterable[str] = ("shape",), rankdir: str = "TB",
            group: str | None = None, collapse: str | None = None, steps: tuple[int, int] | None = None,
-           grad_flow: bool = False, backward_order: bool = False) -> "graphviz.Digraph":
-    """The computation graph that produced ``outputs`` as a ``graphviz.Digraph``.
+           grad_flow: bool = False, backward_order: bool = False) -> "Picture":
+    """The computation graph that produced ``outputs`` as a ``graphviz.Digraph`` (a ``Picture``,
+    which Jupyter shows inline).
 
     ``params``: a Module (or name -> tensor dict) whose parameter names label the leaves.
     ``show``: any of "shape", "dtype", "value" (mean and norm of leaves), "grad" (norm of
@@ -276,9 +279,9 @@ def to_dot(*outputs: Tensor, params: Any = None, show: Iterable[str] = ("shape",
         if "dtype" in show:
             text += f"\n{leaf.dtype}"
         if "value" in show:
-            text += f"\nmean {float(leaf.data.mean()):.3g}, norm {_norm(leaf.data):.3g}"
+            text += f"\nmean {float(leaf.data.mean()):.3g}, norm {norm_of(leaf.data):.3g}"
         if "grad" in show and leaf.grad is not None:
-            text += f"\n|grad| {_norm(leaf.grad.data):.3g}"
+            text += f"\n|grad| {norm_of(leaf.grad.data):.3g}"
         place(f"leaf{leaf_id}", text + gradient_line(id(leaf)), kind, None, coloured(id(leaf), kind))
     for out_id, tensor in enumerate(outputs):
         text = (tensor.name or "output") + ("\n" + _shape_text(tensor.shape) if "shape" in show else "")
@@ -290,7 +293,9 @@ def to_dot(*outputs: Tensor, params: Any = None, show: Iterable[str] = ("shape",
     # ---- emit ---------------------------------------------------------------------------------
     import graphviz  # imported when a picture is made: importing the library stays quick
 
-    dot = graphviz.Digraph(name="tinygrad_rnn", graph_attr={"rankdir": rankdir, "fontname": "Helvetica",
+    from .picture import Picture
+
+    dot = Picture(name="tinygrad_rnn", graph_attr={"rankdir": rankdir, "fontname": "Helvetica",
                                                              "newrank": "true"},
                            node_attr={"fontname": "Helvetica", "fontsize": "10"},
                            edge_attr={"arrowsize": "0.6"})
@@ -333,6 +338,7 @@ def to_dot(*outputs: Tensor, params: Any = None, show: Iterable[str] = ("shape",
         dot.edge(a, b, **(RECURRENT_EDGE if crosses is True else crosses or {}))
     if norms:
         _legend(dot, log_range)
+    dot.walk, dot.representative, dot.step_keys = walk, representative, clusters_order
     return dot
 
 
@@ -360,10 +366,6 @@ def _fewer_fan_edges(pairs: list) -> list:
         else:
             kept.append((a, b, crosses))
     return kept
-
-
-def _norm(array: Any) -> float:
-    return math.sqrt(float((array.astype("float64") ** 2).sum()))
 
 
 def _number_text(value: float) -> str:

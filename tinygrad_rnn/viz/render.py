@@ -39,24 +39,37 @@ def find_renderer(format: str = "svg") -> list[str] | None:  # noqa: A002 (Graph
     return None
 
 
-def render_source(source: str, path: str, format: str = "svg") -> str:  # noqa: A002
-    """Render DOT ``source`` to ``path``; returns the path written."""
+def render_bytes(source: str, format: str = "svg") -> bytes:  # noqa: A002
+    """The picture of DOT ``source`` in ``format``, from the first renderer found."""
     if format not in FORMATS:
         raise ValueError(f"render: format must be one of {', '.join(FORMATS)}, got {format!r}")
     command = find_renderer(format)
     if command is None:
-        dot_path = os.path.splitext(path)[0] + ".dot"
-        write_atomically(dot_path, lambda stream: stream.write(source.encode("utf-8")))
         extra = (" (graphviz-pure is installed but cannot write PDF; choose svg or png)"
                  if format == "pdf" and _graphviz_pure() else "")
-        raise RuntimeError(f"render: no Graphviz renderer found for {format}{extra}; {INSTALL_HINT}. "
-                           f"The DOT source was written to {dot_path}")
+        raise RendererMissing(f"render: no Graphviz renderer found for {format}{extra}; {INSTALL_HINT}")
     result = subprocess.run(command + [f"-T{format}"], input=source.encode("utf-8"),
                             capture_output=True, timeout=600)
     if result.returncode != 0:
         raise RuntimeError(f"render: {os.path.basename(command[0])} failed (exit {result.returncode}): "
                            + result.stderr.decode("utf-8", "replace").strip()[:500])
-    write_atomically(path, lambda stream: stream.write(result.stdout))
+    return result.stdout
+
+
+class RendererMissing(RuntimeError):
+    """Neither the system ``dot`` nor graphviz-pure can draw the requested format."""
+
+
+def render_source(source: str, path: str, format: str = "svg") -> str:  # noqa: A002
+    """Render DOT ``source`` to ``path``; returns the path written. Without a renderer the
+    DOT source is saved beside ``path`` and the error says where."""
+    try:
+        picture = render_bytes(source, format)
+    except RendererMissing as error:
+        dot_path = os.path.splitext(path)[0] + ".dot"
+        write_atomically(dot_path, lambda stream: stream.write(source.encode("utf-8")))
+        raise RendererMissing(f"{error}. The DOT source was written to {dot_path}") from None
+    write_atomically(path, lambda stream: stream.write(picture))
     return path
 
 
