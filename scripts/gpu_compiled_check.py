@@ -76,7 +76,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=12)
     args = parser.parse_args()
     failed = False
-    print(f"| cell | way | max relative loss difference from cpu eager | ms per step |\n|---|---|---:|---:|")
+    print("| cell | way | max relative loss difference from cpu eager | ms per step |\n|---|---|---:|---:|")
     for cell in ("rnn", "lstm", "gru"):
         reference = None
         for name, (device, how) in WAYS.items():

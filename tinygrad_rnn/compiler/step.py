@@ -31,7 +31,6 @@ from ..core.tensor import Tensor
 from ..nn.module import Module
 from ..optim import Optimizer
 from ..viz import record as viz_record
-from .passes import DEFAULT_PASSES
 from .program import Program
 from .graph import GraphedReplay
 from .trace import CaptureBackend, CaptureError, Recorder, Traced, where_from

@@ -12,7 +12,6 @@ from __future__ import annotations
 import weakref
 from typing import Any, Callable
 
-from . import grad_mode
 from ..backends import Backend, device_and_dtype, format_array, get_backend
 
 

@@ -108,10 +108,10 @@ def add_recurrent_weights(module: Module, suffix: str, input_size: int, hidden_s
               "weight_hh": (gates * hidden_size, hidden_size)}
     if bias:
         shapes.update(bias_ih=(gates * hidden_size,), bias_hh=(gates * hidden_size,))
-    for name, shape in shapes.items():
+    for key, shape in shapes.items():
         param = Parameter(zeros(shape, dtype=dtype, device=device))
         init.uniform_(param, -bound, bound)
-        setattr(module, name + suffix, param)
+        setattr(module, key + suffix, param)
     if not bias:
         module.register_parameter("bias_ih" + suffix, None)
         module.register_parameter("bias_hh" + suffix, None)
