@@ -134,9 +134,24 @@ def test_a_large_graph_opens_collapsed_and_says_what_was_elided():
     loss.backward()
     data = payload(viz.explore(loss, path=None).html)
     assert data["opCount"] > LARGE_GRAPH and data["defaultView"] == "collapsed"
-    assert "first and last 2 time steps" in data["elided"]
+    assert "first 2 and last 2 time steps" in data["elided"]
     assert len(data["backward"]["steps"]) == data["opCount"]
     assert sum(s["cluster"] is not None for s in data["timesteps"]["steps"]) == 4  # 2 first + 2 last
+
+
+def test_the_picture_options_are_renders():
+    """collapse opens the page on the collapsed view; steps elides the middle (and says so);
+    grad_flow colours and backward_order numbers the nodes, as in render."""
+    loss, model = lstm_loss(steps=5)
+    page = viz.explore(loss, params=model, path=None, collapse="timestep", steps=(1, 1), grad_flow=True,
+                       backward_order=True).html
+    data = payload(page)
+    assert data["defaultView"] == "collapsed"
+    assert "first 1 and last 1 time steps" in data["elided"]
+    assert sum(s["cluster"] is not None for s in data["timesteps"]["steps"]) == 2
+    assert page.count("grad norm (log colour scale)") == 2 and "[1] mul" in page
+    with pytest.raises(ValueError, match="explore: collapse must be 'timestep' or None, got 'layer'"):
+        viz.explore(loss, path=None, collapse="layer")
 
 
 def test_a_compiled_programs_listing_goes_beside_the_graph():

@@ -52,39 +52,47 @@ class Explorer:
         return f"Explorer(path={self.path!r}, {len(self.html):,} characters)"
 
 
-def explore(*outputs: Tensor, path: str | None = "graph.html", params: Any = None, group: str | None = "timestep",
-            show: tuple = ("shape",), rankdir: str = "TB", program: Any = None, title: str = "tinygrad_rnn graph",
-            record: bool = True) -> Explorer:
+def explore(*outputs: Tensor, path: str | None = "graph.html", params: Any = None, show: tuple = ("shape",),
+            rankdir: str = "TB", group: str | None = "timestep", collapse: str | None = None,
+            steps: tuple[int, int] | None = None, grad_flow: bool = False, backward_order: bool = False,
+            program: Any = None, title: str = "tinygrad_rnn graph", record: bool = True) -> Explorer:
     """Write the graph of ``outputs`` as an interactive page to ``path`` (None: only return it).
 
-    ``params``, ``group``, ``show`` and ``rankdir`` are ``to_dot``'s. ``program`` (a compiled
-    step or its ``.program``) puts its listing beside the graph. With ``record`` the backward
-    stepper uses the last ``backward()`` from the first output (or a pass run now, storing
-    no ``.grad``). Graphs of more than ``LARGE_GRAPH`` ops open collapsed, one node per time
-    step, and their expanded view keeps only the first and last steps (the page says so).
+    The picture options are ``render``'s (``to_dot``'s): ``params``, ``show``, ``rankdir``,
+    ``group`` and ``steps`` shape the expanded view; ``collapse="timestep"`` opens the page on
+    the collapsed view (one node per time step); ``grad_flow`` and ``backward_order`` colour
+    and number the nodes in both. ``program`` (a compiled step or its ``.program``) puts its
+    listing beside the graph. With ``record`` the backward stepper uses the last
+    ``backward()`` from the first output (or a pass run now, storing no ``.grad``). Graphs of
+    more than ``LARGE_GRAPH`` ops open collapsed, and their expanded view keeps only the
+    first and last ``STEPS_KEPT`` steps (the page says so).
     """
     if not outputs or not all(isinstance(t, Tensor) for t in outputs):
         raise TypeError("explore: pass one or more tensors (e.g. the loss)")
+    if collapse not in (None, "none", "timestep"):
+        raise ValueError(f"explore: collapse must be 'timestep' or None, got {collapse!r}")
     walk = _Walk(outputs)
     large = len(walk.ops) > LARGE_GRAPH
-    options = dict(params=params, show=show, rankdir=rankdir)
-    expanded = to_dot(*outputs, group=group, steps=(STEPS_KEPT,) * 2 if large else None, **options)
+    kept = steps if steps is not None else (STEPS_KEPT, STEPS_KEPT) if large else None
+    options = dict(params=params, show=show, rankdir=rankdir, grad_flow=grad_flow, backward_order=backward_order)
+    expanded = to_dot(*outputs, group=group, steps=kept, **options)
     views = {"expanded": expanded}
-    if expanded.step_keys or large:
+    if expanded.step_keys or kept is not None or collapse == "timestep":
         views["collapsed"] = to_dot(*outputs, collapse="timestep", **options)
+    opens_collapsed = (large or collapse == "timestep") and "collapsed" in views and views["collapsed"].step_keys
     backward = _backward(outputs[0], walk) if record and outputs[0].grad_fn is not None else None
     data = {
         "title": title,
         "views": list(views),
-        "defaultView": "collapsed" if large and "collapsed" in views else "expanded",
+        "defaultView": "collapsed" if opens_collapsed else "expanded",
         "nodes": _nodes(walk, views, params),
         "edges": [{"source": a, "target": b} for a, b in walk.edges],
         "backward": backward,
         "timesteps": _timesteps(expanded, views.get("collapsed"), backward, walk),
         "program": None if program is None else str(getattr(program, "program", program)),
-        "elided": (f"{len(walk.ops):,} ops: the expanded view keeps the first and last "
-                   f"{STEPS_KEPT} time steps of each layer; the others are drawn as one "
-                   "node each in the collapsed view") if large else None,
+        "elided": (f"{len(walk.ops):,} ops: the expanded view keeps the first {kept[0]} and last {kept[1]} "
+                   "time steps of each layer; every step is one node in the collapsed view")
+                  if kept is not None else None,
         "opCount": len(walk.ops),
     }
     svgs = {name: _svg(picture, name) for name, picture in views.items()}
