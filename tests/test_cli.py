@@ -364,6 +364,14 @@ def test_graph_html_writes_the_explorer_page(tmp_path):
     assert proc.stdout.splitlines()[-1] == f"wrote {tmp_path / 'g.html'}"
 
 
+def test_graph_html_takes_the_picture_options(tmp_path):
+    proc = cli("graph", "--steps", 3, "--collapse", "--grad-flow", "--out", tmp_path / "g.svg",
+               "--html", tmp_path / "g.html", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    page = (tmp_path / "g.html").read_text()
+    assert '"defaultView": "collapsed"' in page and "grad norm (log colour scale)" in page
+
+
 def test_graph_html_into_a_missing_folder(tmp_path):
     proc = cli("graph", "--out", tmp_path / "g.svg", "--html", tmp_path / "missing_dir" / "g.html", cwd=tmp_path)
     assert_one_line_error(proc, "the folder of --html", "missing_dir", "does not exist")

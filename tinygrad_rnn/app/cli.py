@@ -192,12 +192,13 @@ def run_graph(args: argparse.Namespace) -> None:
         loss.backward(retain_graph=True)
     params = {**{f"{args.cell}.{k}": v for k, v in layer.named_parameters()},
               **{f"head.{k}": v for k, v in head.named_parameters()}}
-    group = None if args.group == "none" else args.group
-    render(loss, path=args.out, params=params, group=group, collapse="timestep" if args.collapse else None,
-           grad_flow=args.grad_flow, backward_order=args.backward, format=args.format)
+    options = dict(params=params, group=None if args.group == "none" else args.group,
+                   collapse="timestep" if args.collapse else None, grad_flow=args.grad_flow,
+                   backward_order=args.backward)
+    render(loss, path=args.out, format=args.format, **options)
     print(f"wrote {args.out}")
     if args.html:
-        explore(loss, path=args.html, params=params, group=group, title=f"{args.cell} over {args.steps} steps")
+        explore(loss, path=args.html, title=f"{args.cell} over {args.steps} steps", **options)
         print(f"wrote {args.html}")
 
 
