@@ -62,7 +62,7 @@ def _shapes_text(shapes: tuple) -> str:
     return ", ".join(_shape_text(s) for s in shapes)
 
 
-def _parameter_names(params: Any) -> dict[int, str]:
+def parameter_names(params: Any) -> dict[int, str]:
     """id(tensor) -> name from a Module, a dict of name -> tensor, or (name, tensor) pairs."""
     if params is None:
         return {}
@@ -71,6 +71,13 @@ def _parameter_names(params: Any) -> dict[int, str]:
     elif isinstance(params, dict):
         params = params.items()
     return {id(tensor): name for name, tensor in params}
+
+
+def leaf_label(leaf: Tensor, names: dict[int, str]) -> tuple[str, str]:
+    """A leaf's ``(label, kind)``: its parameter name (or ``.name``) and whether it is a
+    "parameter" or an "input"; an unnamed leaf is labelled with its kind."""
+    kind = "parameter" if id(leaf) in names or type(leaf).__name__ == "Parameter" else "input"
+    return names.get(id(leaf)) or leaf.name or kind, kind
 
 
 class _Walk:
@@ -119,7 +126,7 @@ class _Walk:
         return f"leaf{self.leaf_ids[key]}"
 
 
-def _step_key(node: Function) -> tuple | None:
+def step_key(node: Function) -> tuple | None:
     """The scope labels up to and including ``t=N``: which time step (of which layer) a node is in."""
     labels = info(node).scope
     for position, label in enumerate(labels):
@@ -128,7 +135,7 @@ def _step_key(node: Function) -> tuple | None:
     return None
 
 
-def _step_of(key: tuple) -> int:
+def step_of(key: tuple) -> int:
     return int(key[-1][2:])
 
 
@@ -206,22 +213,22 @@ def to_dot(*outputs: Tensor, params: Any = None, show: Iterable[str] = ("shape",
         warnings.warn(f"to_dot: {len(walk.ops)} op nodes make an unreadable picture; use "
                       "collapse='timestep' and/or steps=(2, 2) to draw the unrolled loop compactly",
                       stacklevel=2)
-    names = _parameter_names(params)
+    names = parameter_names(params)
     norms = _gradient_norms(outputs) if grad_flow else {}
     log_range = _log_range(norms.values())
     visit = _visit_order(outputs[0]) if backward_order and outputs[0].grad_fn is not None else {}
 
     # ---- which picture node each graph node becomes (steps collapsed or elided) -----------
-    keys = {node: _step_key(node) for node in walk.ops}
+    keys = {node: step_key(node) for node in walk.ops}
     by_prefix: dict[tuple, list[int]] = {}
     for key in set(k for k in keys.values() if k):
-        by_prefix.setdefault(key[:-1], []).append(_step_of(key))
+        by_prefix.setdefault(key[:-1], []).append(step_of(key))
     kept: set = set()
     for prefix, ts in by_prefix.items():
         ts.sort()
         first, last = steps if steps is not None else (len(ts), 0)
         kept.update(prefix + (f"t={t}",) for i, t in enumerate(ts) if i < first or i >= len(ts) - last)
-    clusters_order = sorted(kept, key=lambda k: (k[:-1], _step_of(k)))
+    clusters_order = sorted(kept, key=lambda k: (k[:-1], step_of(k)))
     cluster_index = {key: i for i, key in enumerate(clusters_order)}
     prefix_index = {prefix: i for i, prefix in enumerate(sorted(by_prefix))}
     representative: dict[str, str] = {}  # picture node standing in for a collapsed or elided one
@@ -273,9 +280,8 @@ def to_dot(*outputs: Tensor, params: Any = None, show: Iterable[str] = ("shape",
         if tensor.grad_fn is None:
             walk.leaf_name(tensor)
     for leaf_id, leaf in enumerate(walk.leaves):
-        name = names.get(id(leaf)) or leaf.name
-        kind = "parameter" if id(leaf) in names or type(leaf).__name__ == "Parameter" else "input"
-        text = (name or kind) + (("\n" + _shape_text(leaf.shape)) if "shape" in show else "")
+        label, kind = leaf_label(leaf, names)
+        text = label + (("\n" + _shape_text(leaf.shape)) if "shape" in show else "")
         if "dtype" in show:
             text += f"\n{leaf.dtype}"
         if "value" in show:

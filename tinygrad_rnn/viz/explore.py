@@ -29,7 +29,7 @@ from typing import Any
 from ..core.autograd import Function
 from ..core.tensor import Tensor
 from ..files import write_atomically
-from .dot import LARGE_GRAPH, _Walk, to_dot
+from .dot import LARGE_GRAPH, _Walk, leaf_label, parameter_names, step_key, step_of, to_dot
 from .record import BackwardRecord, info, record_for, statistics
 from .render import render_bytes
 
@@ -105,22 +105,20 @@ def explore(*outputs: Tensor, path: str | None = "graph.html", params: Any = Non
 # ---- the facts of each node ----------------------------------------------------------------------
 def _nodes(walk: _Walk, views: dict, params: Any) -> dict[str, dict]:
     """Picture name -> what the side panel shows about it."""
-    from .dot import _parameter_names
-
-    names = _parameter_names(params)
+    names = parameter_names(params)
     nodes: dict[str, dict] = {}
     for node in walk.ops:
         labels = info(node)
+        key = step_key(node)
         facts = {"kind": "op", "op": node.name, "label": node.name, "scope": list(labels.scope),
-                 "step": _time_step(labels.scope), "shape": [list(s) for s in labels.shapes],
+                 "step": None if key is None else step_of(key), "shape": [list(s) for s in labels.shapes],
                  "dtype": str(labels.dtype), "formula": derivative_of(type(node)), "value": labels.value,
                  "tag": labels.name}
         nodes[walk.op_name(node)] = facts
         if labels.name:
             nodes[f"value{walk.op_ids[node]}"] = {**facts, "kind": "value", "label": labels.name, "of": walk.op_name(node)}
     for index, leaf in enumerate(walk.leaves):
-        label = names.get(id(leaf)) or leaf.name or "input"
-        kind = "parameter" if id(leaf) in names or type(leaf).__name__ == "Parameter" else "input"
+        label, kind = leaf_label(leaf, names)
         nodes[f"leaf{index}"] = {"kind": kind, "op": None, "label": label, "scope": [], "step": None,
                                  "shape": [list(leaf.shape)], "dtype": str(leaf.dtype), "formula": None,
                                  "value": statistics([leaf.data]),
@@ -133,11 +131,6 @@ def _nodes(walk: _Walk, views: dict, params: Any) -> dict[str, dict]:
                 nodes[stands_for] = {"kind": "step" if step else "elided", "label": label, "members": []}
             nodes[stands_for]["members"].append(member)
     return nodes
-
-
-def _time_step(scope: tuple) -> int | None:
-    steps = [int(label[2:]) for label in scope if label.startswith("t=")]
-    return steps[-1] if steps else None
 
 
 @lru_cache(maxsize=None)
@@ -178,7 +171,7 @@ def _backward(loss: Tensor, walk: _Walk) -> dict | None:
             if norm is None and sent is not None:
                 continue  # no gradient went that way
             sends.append({"to": target, "edge": [target, name], "norm": norm})
-            arrivals.setdefault(_receiver(target, walk), []).append({"from": name, "norm": norm})
+            arrivals.setdefault(_receiver(target), []).append({"from": name, "norm": norm})
         steps.append({"node": name, "received": record.norm(node), "grad": record.grad_stats.get(node),
                       "arrivals": arrivals.pop(name, []), "sends": sends})
     leaves = {}
@@ -192,7 +185,7 @@ def _backward(loss: Tensor, walk: _Walk) -> dict | None:
     return {"steps": steps, "leaves": leaves, "detailed": record.detailed, "note": note}
 
 
-def _receiver(picture_name: str, walk: _Walk) -> str:
+def _receiver(picture_name: str) -> str:
     """The op a gradient sent to ``picture_name`` reaches (a tagged value's own op)."""
     return "op" + picture_name[len("value"):] if picture_name.startswith("value") else picture_name
 
@@ -208,20 +201,13 @@ def _timesteps(expanded: Any, collapsed: Any, backward: dict | None, walk: _Walk
     h_norms: dict[tuple, float] = {}
     for node in walk.ops:
         labels = info(node)
-        key = _key_of(labels.scope)
+        key = step_key(node)
         if labels.name == "h" and key is not None and received.get(walk.op_name(node)) is not None:
             h_norms[key] = received[walk.op_name(node)]
-    return {"steps": [{"label": ", ".join(key), "t": int(key[-1][2:]), "group": ", ".join(key[:-1]),
+    return {"steps": [{"label": ", ".join(key), "t": step_of(key), "group": ", ".join(key[:-1]),
                        "cluster": f"cluster_{drawn[key]}" if key in drawn else None,
                        "stepNode": f"step{index}" if collapsed is not None else None,
                        "hNorm": h_norms.get(key)} for index, key in enumerate(keys)]}
-
-
-def _key_of(scope: tuple) -> tuple | None:
-    for position, label in enumerate(scope):
-        if label.startswith("t="):
-            return scope[:position + 1]
-    return None
 
 
 # ---- the page ----------------------------------------------------------------------------------

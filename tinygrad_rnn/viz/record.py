@@ -55,7 +55,7 @@ def statistics(arrays: Sequence[Any]) -> dict[str, Any] | None:
     flat = [a.reshape(-1).astype("float64") for a in arrays]
     size = sum(int(a.size) for a in flat)
     first = flat[0][:ENTRIES].tolist()
-    return {"norm": math.sqrt(sum(norm_of(a) ** 2 for a in flat)),
+    return {"norm": math.sqrt(sum(float((a * a).sum()) for a in flat)),
             "min": min(float(a.min()) for a in flat), "max": max(float(a.max()) for a in flat),
             "mean": sum(float(a.sum()) for a in flat) / size, "size": size, "entries": first}
 
@@ -82,7 +82,7 @@ class BackwardRecord:
         grad = self.leaf_grads.get(id(leaf))
         if grad is None:
             grad = leaf.grad.data if leaf.grad is not None else None
-        return None if grad is None else math.sqrt(float((grad.astype("float64") ** 2).sum()))
+        return None if grad is None else norm_of(grad)
 
 
 class _Scopes(threading.local):
