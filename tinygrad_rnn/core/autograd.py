@@ -188,10 +188,8 @@ def _walk(roots: Sequence[Tensor], grads: Sequence[Any], retain_graph: bool, cre
         if output_grads is None:  # no gradient reached it
             continue
         _check_usable(node)
-        for index, hooks in (node.hooks or {}).items():  # register_hook on the outputs
-            if output_grads[index] is not None:
-                shape = tuple(output_grads[index].shape)
-                output_grads[index] = run_hooks(hooks, output_grads[index], shape, node.backend)
+        if node.hooks:  # register_hook on its outputs
+            _run_output_hooks(node, output_grads)
         if wanted is None:
             _keep_retained(node, output_grads, create_graph)
         else:  # grad() of a tensor computed in the graph: its gradient is the sum arriving here
@@ -213,6 +211,14 @@ def _walk(roots: Sequence[Tensor], grads: Sequence[Any], retain_graph: bool, cre
         else:
             found[id(leaf)] = grad
     return found
+
+
+def _run_output_hooks(node: Function, output_grads: list) -> None:
+    """Replace each output's summed gradient by what its hooks make of it."""
+    for index, hooks in node.hooks.items():
+        if output_grads[index] is not None:
+            output_grads[index] = run_hooks(hooks, output_grads[index], tuple(output_grads[index].shape),
+                                            node.backend)
 
 
 def _send(edge: tuple | None, grad: Any, pending: dict, wanted: dict | None, found: dict, held: dict,
