@@ -101,14 +101,7 @@ class LambdaLR(LRScheduler):
     """lr = base_lr * lr_lambda(epoch): one function for every group, or a list with one per group."""
 
     def __init__(self, optimizer: Optimizer, lr_lambda: LRLambda | Sequence[LRLambda]) -> None:
-        n_groups = len(optimizer.param_groups)
-        if isinstance(lr_lambda, (list, tuple)):
-            if len(lr_lambda) != n_groups:
-                raise ValueError(f"LambdaLR: expected {n_groups} lr_lambdas (one per parameter group), "
-                                 f"got {len(lr_lambda)}")
-            self.lr_lambdas = list(lr_lambda)
-        else:
-            self.lr_lambdas = [lr_lambda] * n_groups
+        self.lr_lambdas = _per_group("LambdaLR", "lr_lambdas", lr_lambda, optimizer)
         super().__init__(optimizer)
 
     def get_lr(self) -> list[float]:
@@ -129,12 +122,13 @@ class LambdaLR(LRScheduler):
                 vars(lr_lambda).update(attributes)
 
 
-def _per_group(scheduler: str, name: str, value: float | Sequence[float], optimizer: Optimizer) -> list[float]:
-    """``value`` for every parameter group: a list with one per group, or one number for all."""
+def _per_group(scheduler: str, what: str, value: Any, optimizer: Optimizer) -> list:
+    """``value`` for every parameter group: a list with one per group, or one value for all.
+    ``what`` names the list in the error (``"values of max_lr"``)."""
     n_groups = len(optimizer.param_groups)
     if isinstance(value, (list, tuple)):
         if len(value) != n_groups:
-            raise ValueError(f"{scheduler}: expected {n_groups} values of {name} (one per parameter group), "
+            raise ValueError(f"{scheduler}: expected {n_groups} {what} (one per parameter group), "
                              f"got {len(value)}")
         return list(value)
     return [value] * n_groups
@@ -190,13 +184,13 @@ class OneCycleLR(LRScheduler):
         self.cycle_momentum = cycle_momentum
         self.use_beta1 = "betas" in optimizer.defaults
 
-        for group, top in zip(optimizer.param_groups, _per_group("OneCycleLR", "max_lr", max_lr, optimizer)):
+        for group, top in zip(optimizer.param_groups, _per_group("OneCycleLR", "values of max_lr", max_lr, optimizer)):
             group["initial_lr"] = top / div_factor
             group["max_lr"] = top
             group["min_lr"] = group["initial_lr"] / final_div_factor
         if cycle_momentum:
-            highs = _per_group("OneCycleLR", "max_momentum", max_momentum, optimizer)
-            lows = _per_group("OneCycleLR", "base_momentum", base_momentum, optimizer)
+            highs = _per_group("OneCycleLR", "values of max_momentum", max_momentum, optimizer)
+            lows = _per_group("OneCycleLR", "values of base_momentum", base_momentum, optimizer)
             for group, high, low in zip(optimizer.param_groups, highs, lows):
                 group["max_momentum"], group["base_momentum"] = high, low
 
@@ -272,7 +266,7 @@ class ReduceLROnPlateau:
         self.optimizer = optimizer
         self.mode, self.factor, self.patience, self.cooldown = mode, factor, patience, cooldown
         self.threshold, self.threshold_mode, self.eps = threshold, threshold_mode, eps
-        self.min_lrs = _per_group("ReduceLROnPlateau", "min_lr", min_lr, optimizer)
+        self.min_lrs = _per_group("ReduceLROnPlateau", "values of min_lr", min_lr, optimizer)
         self.last_epoch = 0
         self.best = math.inf if mode == "min" else -math.inf
         self.num_bad_epochs = 0
