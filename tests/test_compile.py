@@ -457,23 +457,6 @@ def test_free_dead_buffers_deletes_each_buffer_after_its_last_use(plain_program)
         assert names_used_after_their_del(program.source) == []
 
 
-def test_default_passes_handle_the_gradient_of_a_mean(device):
-    """``mean()`` (a sum times 1/n) is the commonest loss reduction; its backward broadcasts a
-    NumPy scalar into a read-only view, which no pass may write into."""
-    w = tg.tensor(np.ones((2, 2), "float32"), requires_grad=True, device=device)
-
-    def step(x):
-        loss = (x * w).mean()
-        loss.backward()
-        return loss
-
-    compiled, x = tg.compile(step), tg.full((2, 2), 3.0, device=device)
-    for _ in range(3):  # the capture, then replays
-        w.grad = None
-        assert compiled(x).item() == 3.0
-        np.testing.assert_array_equal(w.grad.numpy(), np.full((2, 2), 0.75))
-
-
 # ---- 8. the program can be read ------------------------------------------------------------------
 def test_the_listing_shows_shapes_ops_phases_and_scopes(plain_program):
     """``str(program)``: each line's shape, op, phase (forward, backward, optimizer) and scope
@@ -546,22 +529,26 @@ def test_default_passes_keep_a_part_stacked_twice_in_different_orders_in_both(ce
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-12)
 
 
-def test_default_passes_handle_a_gradient_summed_from_two_means(device):
-    """Views of memory no buffer owns (mean()'s broadcast of a NumPy scalar, read-only) are never
-    written by a pass."""
+@pytest.mark.parametrize("loss_of, loss, grad", [
+    pytest.param(lambda y: y.mean(), 3.0, 0.75, id="one-mean"),
+    pytest.param(lambda y: y.mean() + y.mean(), 6.0, 1.5, id="a-sum-of-two-means"),
+])
+def test_default_passes_never_write_into_a_broadcast_scalar(loss_of, loss, grad, device):
+    """``mean()`` (a sum times 1/n) is the commonest loss reduction; its backward broadcasts a
+    NumPy scalar into a read-only view of memory no buffer owns, which no pass may write into,
+    also when two such gradients are summed."""
     w = tg.tensor(np.ones((2, 2), "float32"), requires_grad=True, device=device)
 
     def step(x):
-        y = x * w
-        loss = y.mean() + y.mean()
-        loss.backward()
-        return loss
+        result = loss_of(x * w)
+        result.backward()
+        return result
 
     compiled, x = tg.compile(step), tg.full((2, 2), 3.0, device=device)
     for _ in range(3):  # the capture, then replays
         w.grad = None
-        assert compiled(x).item() == 6.0
-        np.testing.assert_array_equal(w.grad.numpy(), np.full((2, 2), 1.5))
+        assert compiled(x).item() == loss
+        np.testing.assert_array_equal(w.grad.numpy(), np.full((2, 2), grad))
 
 
 def test_one_tensor_passed_for_two_arguments_replays_with_new_values(device):
